@@ -1,0 +1,95 @@
+"""Shared fixtures: real photographs, real weights where present, and a loaded app."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+import cv2
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from ultralytics.utils import ASSETS
+
+from vision_service.core.config import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MODEL = REPO.parent / "shared" / "models" / "yolo11n.pt"
+
+
+def test_model_path() -> str:
+    """Real YOLO11n weights from VISION_TEST_MODEL or ../shared; else the same network, random weights."""
+    explicit = os.environ.get("VISION_TEST_MODEL")
+    if explicit:
+        return explicit
+    return str(SHARED_MODEL) if SHARED_MODEL.is_file() else "yolo11n.yaml"
+
+
+test_model_path.__test__ = False  # type: ignore[attr-defined]
+REAL_WEIGHTS = not test_model_path().endswith(".yaml")
+
+
+@pytest.fixture(scope="session")
+def model_path() -> str:
+    return test_model_path()
+
+
+@pytest.fixture(scope="session")
+def bus_bytes() -> bytes:
+    return (ASSETS / "bus.jpg").read_bytes()
+
+
+@pytest.fixture(scope="session")
+def bus_bgr(bus_bytes: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(bus_bytes, np.uint8), cv2.IMREAD_COLOR)
+
+
+@pytest.fixture(scope="session")
+def zidane_bgr() -> np.ndarray:
+    return cv2.imread(str(ASSETS / "zidane.jpg"))
+
+
+def encode_jpeg(image: np.ndarray, quality: int = 92) -> bytes:
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return buf.tobytes()
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", image)
+    assert ok
+    return buf.tobytes()
+
+
+def pil_bytes(image: object, fmt: str, **kwargs: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt, **kwargs)  # type: ignore[attr-defined]
+    return out.getvalue()
+
+
+@pytest.fixture(scope="session")
+def settings(model_path: str) -> Settings:
+    return Settings(
+        model=model_path,
+        device="cpu",
+        sources=["cam-a", "cam-b"],
+        max_upload_bytes=4 * 1024 * 1024,
+        max_image_pixels=12_000_000,
+        max_batch_images=8,
+    )
+
+
+@pytest.fixture(scope="session")
+def client(settings: Settings) -> Iterator[TestClient]:
+    """One app with the model loaded and warm, shared by the API tests."""
+    from vision_service.api.main import create_app
+
+    app = create_app(settings, load_model=False)
+    app.state.service.load_model()
+    assert app.state.service.ready, app.state.service.load_error
+    with TestClient(app) as test_client:
+        yield test_client

@@ -1,0 +1,94 @@
+"""Decoding: any real image a camera or client sends becomes BGR pixels; anything else is refused."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import encode_jpeg, encode_png, pil_bytes
+from vision_service.decode import decode_image
+from vision_service.errors import InputError, Reason
+
+LIMITS = {"max_bytes": 8 * 1024 * 1024, "max_pixels": 4_000_000}
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A valid PNG signature and IHDR claiming a huge canvas, with one tiny compressed row."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    idat = zlib.compress(b"\x00" * 64)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+        + struct.pack(">I", len(idat)) + b"IDAT" + idat + struct.pack(">I", zlib.crc32(b"IDAT" + idat))
+    )
+
+
+def reason_of(data: bytes, **limits: int) -> Reason:
+    with pytest.raises(InputError) as info:
+        decode_image(data, **{**LIMITS, **limits})
+    return info.value.reason
+
+
+def test_jpeg_decodes_to_bgr_in_original_size(bus_bytes: bytes, bus_bgr: np.ndarray) -> None:
+    frame = decode_image(bus_bytes, **LIMITS)
+    assert frame.format == "JPEG"
+    assert (frame.height, frame.width) == bus_bgr.shape[:2]
+    # Same pixels as OpenCV's own decoder, channel order included (libjpeg rounding aside).
+    assert np.abs(frame.pixels.astype(int) - bus_bgr.astype(int)).mean() < 1.0
+
+
+def test_png_grayscale_and_alpha_become_three_channel_bgr(bus_bgr: np.ndarray) -> None:
+    gray = bus_bgr.mean(axis=2).astype(np.uint8)
+    assert decode_image(encode_png(gray), **LIMITS).pixels.shape == (*gray.shape, 3)
+    rgba = Image.fromarray(bus_bgr[:, :, ::-1]).convert("RGBA")
+    frame = decode_image(pil_bytes(rgba, "PNG"), **LIMITS)
+    assert frame.pixels.shape == (*bus_bgr.shape[:2], 3)
+    assert np.array_equal(frame.pixels, bus_bgr)
+
+
+def test_exif_rotated_jpeg_is_turned_upright(bus_bgr: np.ndarray) -> None:
+    image = Image.fromarray(bus_bgr[:, :, ::-1])
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    frame = decode_image(pil_bytes(image, "JPEG", exif=exif), **LIMITS)
+    assert (frame.height, frame.width) == (bus_bgr.shape[1], bus_bgr.shape[0])
+
+
+def test_empty_and_non_image_bytes_are_refused() -> None:
+    assert reason_of(b"") is Reason.EMPTY
+    assert reason_of(b"\xff") is Reason.NOT_AN_IMAGE
+    assert reason_of(b"<html><body>hello</body></html>") is Reason.NOT_AN_IMAGE
+
+
+def test_truncated_jpeg_and_png_are_corrupt(bus_bytes: bytes, bus_bgr: np.ndarray) -> None:
+    assert reason_of(bus_bytes[: len(bus_bytes) // 2]) is Reason.CORRUPT_IMAGE
+    png = encode_png(bus_bgr)
+    assert reason_of(png[: len(png) // 2]) is Reason.CORRUPT_IMAGE
+
+
+def test_byte_limit_is_checked_before_decoding(bus_bytes: bytes) -> None:
+    assert reason_of(bus_bytes, max_bytes=len(bus_bytes) - 1) is Reason.TOO_LARGE
+    assert decode_image(bus_bytes, max_bytes=len(bus_bytes), max_pixels=LIMITS["max_pixels"]).width == 810
+
+
+def test_decompression_bomb_is_refused_from_its_header() -> None:
+    bomb = png_header_only(50_000, 50_000)
+    assert len(bomb) < 200
+    assert reason_of(bomb) is Reason.TOO_MANY_PIXELS
+
+
+def test_pixel_limit_is_exact(bus_bgr: np.ndarray) -> None:
+    small = encode_jpeg(bus_bgr[:100, :100])
+    assert decode_image(small, max_bytes=LIMITS["max_bytes"], max_pixels=10_000).width == 100
+    assert reason_of(small, max_pixels=9_999) is Reason.TOO_MANY_PIXELS
+
+
+def test_unsupported_formats_are_refused(bus_bgr: np.ndarray) -> None:
+    image = Image.fromarray(bus_bgr[:64, :64, ::-1])
+    assert reason_of(pil_bytes(image, "ICO")) is Reason.UNSUPPORTED_FORMAT
+    assert reason_of(pil_bytes(image.convert("RGB"), "PDF")) is Reason.NOT_AN_IMAGE

@@ -1,0 +1,3 @@
+from vision_service.cli import main
+
+raise SystemExit(main())

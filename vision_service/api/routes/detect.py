@@ -1,0 +1,151 @@
+"""POST /v1/detect and /v1/detect/batch: upload -> frame -> quality + detections -> JSON."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from vision_service.api.schemas import BatchResponse, DetectResponse, ErrorResponse
+from vision_service.api.state import ServiceState, get_state
+from vision_service.api.upload import read_upload
+from vision_service.decode import decode_image
+from vision_service.errors import InputError, Reason
+from vision_service.measurement import Measurement
+from vision_service.pipeline import PendingFrame
+
+router = APIRouter(prefix="/v1", tags=["detection"])
+
+# Shown in the OpenAPI document: both routes take a raw image/* body or multipart form data.
+_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "image": {"type": "string", "format": "binary"},
+                        "source": {"type": "string"},
+                    },
+                    "required": ["image"],
+                }
+            },
+            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+            "image/png": {"schema": {"type": "string", "format": "binary"}},
+        },
+        "required": True,
+    }
+}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 413, 415, 503)
+}
+SOURCE_QUERY = Query(None, description="A configured source id; default 'upload'.", max_length=64)
+
+
+def _checked_source(state: ServiceState, request: Request, source: str | None) -> str:
+    source = source or "upload"
+    if source not in state.sources:
+        # Never a label: an unknown id is counted under the fixed value 'unknown'.
+        request.state.source_label = "unknown"
+        raise InputError(
+            Reason.UNKNOWN_SOURCE,
+            f"source {source[:64]!r} is not configured; known sources: {sorted(state.sources)}",
+        )
+    request.state.source_label = source
+    return source
+
+
+def _response(m: Measurement, state: ServiceState) -> dict[str, Any]:
+    t = m.times
+    return {
+        "source": m.source,
+        "detections": [d.as_dict() for d in m.detections],
+        "count": len(m.detections),
+        "quality": m.quality.as_dict(),
+        "image": {"width": m.width, "height": m.height},
+        "timings_ms": {
+            "decode": t.decode * 1000,
+            "quality": t.quality * 1000,
+            "preprocess": t.preprocess * 1000,
+            "inference": t.inference * 1000,
+            "postprocess": t.postprocess * 1000,
+            "total": m.total_seconds * 1000,
+        },
+        "model": {"name": state.detector.name, "device": state.detector.device},
+    }
+
+
+def _decode(state: ServiceState, data: bytes, source: str) -> PendingFrame:
+    started = time.perf_counter()
+    frame = decode_image(
+        data, max_bytes=state.settings.max_upload_bytes, max_pixels=state.settings.max_image_pixels
+    )
+    return PendingFrame(frame.pixels, source, time.perf_counter() - started)
+
+
+def _require_ready(state: ServiceState) -> None:
+    if not state.ready:
+        detail = state.load_error or "the model is still loading; retry shortly"
+        raise InputError(Reason.NOT_READY, detail)
+
+
+@router.post(
+    "/detect", response_model=DetectResponse, responses=_ERRORS, openapi_extra=_BODY_DOC,
+    summary="Detect objects in one image and measure its quality",
+)
+async def detect(
+    request: Request, source: str | None = SOURCE_QUERY, state: ServiceState = Depends(get_state)
+) -> dict[str, Any]:
+    source = _checked_source(state, request, source)
+    _require_ready(state)
+    upload = await read_upload(request, image_limit=state.settings.max_upload_bytes, max_images=1)
+    if upload.source is not None:
+        source = _checked_source(state, request, upload.source)
+    frame = await run_in_threadpool(_decode, state, upload.images[0], source)
+    with state.pipeline.admit(1):
+        (measurement,) = await run_in_threadpool(state.pipeline.process, [frame])
+    return _response(measurement, state)
+
+
+@router.post(
+    "/detect/batch", response_model=BatchResponse, responses=_ERRORS, openapi_extra=_BODY_DOC,
+    summary="Detect objects in several images (repeated 'image' fields); a bad image fails alone",
+)
+async def detect_batch(
+    request: Request, source: str | None = SOURCE_QUERY, state: ServiceState = Depends(get_state)
+) -> dict[str, Any]:
+    source = _checked_source(state, request, source)
+    _require_ready(state)
+    settings = state.settings
+    upload = await read_upload(
+        request, image_limit=settings.max_upload_bytes, max_images=settings.max_batch_images
+    )
+    if upload.source is not None:
+        source = _checked_source(state, request, upload.source)
+
+    def decode_all() -> list[PendingFrame | InputError]:
+        decoded: list[PendingFrame | InputError] = []
+        for data in upload.images:
+            try:
+                decoded.append(_decode(state, data, source))
+            except InputError as exc:
+                state.metrics.record_rejection(source, exc.reason)
+                decoded.append(exc)
+        return decoded
+
+    decoded = await run_in_threadpool(decode_all)
+    frames = [d for d in decoded if isinstance(d, PendingFrame)]
+    measurements: list[Measurement] = []
+    if frames:
+        with state.pipeline.admit(len(frames)):
+            measurements = await run_in_threadpool(state.pipeline.process, frames)
+    done = iter(measurements)
+    results: list[dict[str, Any]] = []
+    for index, item in enumerate(decoded):
+        if isinstance(item, InputError):
+            results.append({"index": index, "ok": False, **item.to_json()})
+        else:
+            results.append({"index": index, "ok": True, **_response(next(done), state)})
+    return {"results": results, "processed": len(frames), "failed": len(decoded) - len(frames)}

@@ -1,0 +1,75 @@
+"""The one settings object, read from ``VISION_*`` environment variables (and CLI flags)."""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Source ids become Prometheus label values, so they are short and plain.
+SOURCE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+UPLOAD_SOURCE = "upload"
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told. Each field maps to ``VISION_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="VISION_", env_file=None, extra="ignore")
+
+    host: str = Field("0.0.0.0", description="Bind address of the HTTP server.")
+    port: int = Field(8000, ge=1, le=65535, description="Bind port of the HTTP server.")
+    model: str = Field(
+        "yolo11n.pt",
+        description="Ultralytics weights (.pt, .onnx, .tflite) or a model .yaml (random weights).",
+    )
+    device: str = Field("auto", description="'auto' (CUDA when present), 'cpu' or 'cuda:N'.")
+    confidence: float = Field(0.25, ge=0.0, le=1.0, description="Minimum detection confidence.")
+    iou: float = Field(0.7, ge=0.0, le=1.0, description="NMS IoU threshold.")
+    image_size: int = Field(640, ge=32, le=4096, description="Inference size (longer side), pixels.")
+    analysis_size: int = Field(640, ge=32, le=4096, description="Quality analysis size (longer side).")
+    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Largest accepted image, bytes.")
+    max_image_pixels: int = Field(40_000_000, ge=1, description="Largest accepted width x height.")
+    max_batch_images: int = Field(32, ge=1, le=1024, description="Most images in one batch request.")
+    max_pending_frames: int = Field(
+        32, ge=1, description="Frames that may wait for the detector; beyond this, 503 + Retry-After."
+    )
+    sources: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Extra source ids accepted by /v1/detect besides 'upload' (comma-separated).",
+    )
+    cameras_file: Path | None = Field(None, description="YAML file of cameras to read at start.")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _split_sources(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("sources")
+    @classmethod
+    def _check_sources(cls, value: list[str]) -> list[str]:
+        for source in value:
+            if not SOURCE_ID_PATTERN.match(source):
+                raise ValueError(
+                    f"source id {source!r} must match {SOURCE_ID_PATTERN.pattern} "
+                    "(lower-case letters, digits, '-' and '_', at most 63 characters)"
+                )
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        if value not in ("auto", "cpu") and not re.fullmatch(r"cuda(:\d+)?", value):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda:N', got {value!r}")
+        return value
+
+    @cached_property
+    def known_sources(self) -> frozenset[str]:
+        """Source ids a client may name; anything else is refused, never turned into a label."""
+        return frozenset([UPLOAD_SOURCE, *self.sources])
