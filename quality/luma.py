@@ -27,9 +27,7 @@ def check_image(image: object) -> np.ndarray:
         raise ValueError(f"expected dtype uint8 (8-bit pixels), got {image.dtype}")
     shape_ok = image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))
     if not shape_ok:
-        raise ValueError(
-            f"expected shape HxW (gray), HxWx3 (BGR) or HxWx4 (BGRA), got {image.shape}"
-        )
+        raise ValueError(f"expected shape HxW (gray), HxWx3 (BGR) or HxWx4 (BGRA), got {image.shape}")
     if image.shape[0] < 3 or image.shape[1] < 3:
         raise ValueError(f"image must be at least 3x3 pixels, got {image.shape[1]}x{image.shape[0]}")
     return image
@@ -54,7 +52,7 @@ def to_luma(image: np.ndarray, analysis_size: int = DEFAULT_ANALYSIS_SIZE) -> np
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     else:
         gray = cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
-    height, width = analysis_shape(*gray.shape[:2], analysis_size)
+    height, width = analysis_shape(gray.shape[0], gray.shape[1], analysis_size)
     if (height, width) != gray.shape[:2]:
         gray = cv2.resize(gray, (width, height), interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(gray)

@@ -96,6 +96,7 @@ def vision_service(tmp: Path, *, model: str, env: Mapping[str, str] | None = Non
     }
     cmd = [sys.executable, "-m", "vision_service", "serve"]
     with running(cmd, env=service_env, log=tmp / f"service-{port}.log") as proc:
+
         def ready() -> bool:
             if proc.poll() is not None:
                 raise RuntimeError((tmp / f"service-{port}.log").read_text()[-3000:])

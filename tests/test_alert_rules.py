@@ -150,9 +150,7 @@ def test_amtool_check_config() -> None:
     ],
 )
 def test_alertmanager_routes_by_severity(labels: list[str], receiver: str) -> None:
-    result = _run(
-        [_tool("amtool"), "config", "routes", "test", f"--config.file={ALERTMANAGER_CONFIG}", *labels]
-    )
+    result = _run([_tool("amtool"), "config", "routes", "test", f"--config.file={ALERTMANAGER_CONFIG}", *labels])
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == receiver
 
@@ -244,9 +242,7 @@ def test_two_replicas_give_one_alert() -> None:
     for _, group, case in _alert_cases():
         if "two replicas" not in str(group.get("name", "")):
             continue
-        instances = {
-            m.group(1) for s in group["input_series"] for m in re.finditer(r'instance="([^"]+)"', s["series"])
-        }
+        instances = {m.group(1) for s in group["input_series"] for m in re.finditer(r'instance="([^"]+)"', s["series"])}
         assert len(instances) >= 2
         sources = [a["exp_labels"].get("source") for a in case["exp_alerts"]]
         assert len(sources) == len(set(sources)) == 1, case

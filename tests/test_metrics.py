@@ -17,8 +17,12 @@ def measurement(source: str, brightness: float, confidences: list[float]) -> Mea
         width=640,
         height=480,
         quality=QualityReport(
-            brightness=brightness, contrast=0.2, sharpness=300.0, noise_sigma=2.5,
-            underexposed_ratio=0.01, overexposed_ratio=0.0,
+            brightness=brightness,
+            contrast=0.2,
+            sharpness=300.0,
+            noise_sigma=2.5,
+            underexposed_ratio=0.01,
+            overexposed_ratio=0.0,
         ),
         detections=[Detection(0, "person", c, (0.0, 0.0, 10.0, 10.0)) for c in confidences],
         times=StageTimes(decode=0.004, quality=0.001, preprocess=0.002, inference=0.05, postprocess=0.001),
@@ -37,7 +41,12 @@ def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
 
 def test_brightness_bands_cover_the_range() -> None:
     assert [brightness_band(b) for b in (0.0, 0.1, 0.2, 0.5, 0.9, 1.0)] == [
-        "dark", "dark", "dim", "normal", "bright", "bright"
+        "dark",
+        "dark",
+        "dim",
+        "normal",
+        "bright",
+        "bright",
     ]
 
 
@@ -46,8 +55,12 @@ def test_a_measurement_lands_in_every_per_image_histogram() -> None:
     metrics.record(measurement("cam-a", 0.08, [0.9, 0.5]))
     s = samples(metrics)
     for name in (
-        "vision_image_brightness_ratio", "vision_image_contrast_ratio", "vision_image_sharpness",
-        "vision_image_noise_sigma", "vision_image_underexposed_ratio", "vision_image_overexposed_ratio",
+        "vision_image_brightness_ratio",
+        "vision_image_contrast_ratio",
+        "vision_image_sharpness",
+        "vision_image_noise_sigma",
+        "vision_image_underexposed_ratio",
+        "vision_image_overexposed_ratio",
     ):
         assert s[(f"{name}_count", (("source", "cam-a"),))] == 1
     assert s[("vision_image_brightness_ratio_sum", (("source", "cam-a"),))] == 0.08

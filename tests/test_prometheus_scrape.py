@@ -32,7 +32,10 @@ def test_prometheus_sees_brightness_per_source_and_inference_p95(
                 post_image(base, day, "street")
                 post_image(base, night, "garage")
 
-            mean = "sum by (source) (rate(vision_image_brightness_ratio_sum[1m])) / sum by (source) (rate(vision_image_brightness_ratio_count[1m]))"
+            mean = (
+                "sum by (source) (rate(vision_image_brightness_ratio_sum[1m]))"
+                " / sum by (source) (rate(vision_image_brightness_ratio_count[1m]))"
+            )
 
             def both_sources() -> dict[str, float] | None:
                 rows = prom.query(mean)
@@ -42,7 +45,10 @@ def test_prometheus_sees_brightness_per_source_and_inference_p95(
             brightness = wait_for(both_sources, timeout=60, what="brightness per source in Prometheus")
             assert 0 < brightness["garage"] < brightness["street"] < 1
 
-            p95 = 'histogram_quantile(0.95, sum by (le, device) (rate(vision_stage_duration_seconds_bucket{stage="inference"}[1m])))'
+            p95 = (
+                "histogram_quantile(0.95, sum by (le, device) "
+                '(rate(vision_stage_duration_seconds_bucket{stage="inference"}[1m])))'
+            )
             rows = wait_for(lambda: prom.query(p95), timeout=30, what="inference p95")
             assert rows[0]["metric"]["device"] == "cpu"
             assert 0 < float(rows[0]["value"][1]) < 30

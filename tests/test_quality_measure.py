@@ -25,7 +25,12 @@ def test_report_has_every_signal_in_its_documented_range(bus_bgr: np.ndarray) ->
     assert 0.0 <= report.underexposed_ratio <= 1.0
     assert 0.0 <= report.overexposed_ratio <= 1.0
     assert set(report.as_dict()) == {
-        "brightness", "contrast", "sharpness", "noise_sigma", "underexposed_ratio", "overexposed_ratio"
+        "brightness",
+        "contrast",
+        "sharpness",
+        "noise_sigma",
+        "underexposed_ratio",
+        "overexposed_ratio",
     }
 
 

@@ -34,6 +34,7 @@ def test_noise_and_blur_helpers(bus_bgr: np.ndarray) -> None:
     noisy = gaussian_noise(bus_bgr, 10, rng=np.random.default_rng(0)).astype(float)
     assert np.std(noisy - bus_bgr) == pytest.approx(10, rel=0.15)
     assert np.array_equal(blur(bus_bgr, 0), bus_bgr)
-    assert np.abs(np.diff(blur(bus_bgr, 3).astype(float), axis=1)).mean() < np.abs(
-        np.diff(bus_bgr.astype(float), axis=1)
-    ).mean()
+    assert (
+        np.abs(np.diff(blur(bus_bgr, 3).astype(float), axis=1)).mean()
+        < np.abs(np.diff(bus_bgr.astype(float), axis=1)).mean()
+    )

@@ -46,7 +46,10 @@ def _serve(args: argparse.Namespace) -> int:
     overrides = {
         key: value
         for key, value in {
-            "host": args.host, "port": args.port, "model": args.model, "device": args.device,
+            "host": args.host,
+            "port": args.port,
+            "model": args.model,
+            "device": args.device,
             "cameras_file": args.cameras_file,
         }.items()
         if value is not None
@@ -104,9 +107,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     print(f"{headers[0]:<{width}}  {headers[1]:>11}" + "".join(f"  {h:>9}" for h in headers[2:]))
     for r in rows:
         size = f"{r['width']}x{r['height']}"
-        values = "".join(
-            f"  {r[c]:>9.1f}" if c == "sharpness" else f"  {r[c]:>9.3f}" for c in columns
-        )
+        values = "".join(f"  {r[c]:>9.1f}" if c == "sharpness" else f"  {r[c]:>9.3f}" for c in columns)
         print(f"{r['path']:<{width}}  {size:>11}{values}")
 
 

@@ -85,9 +85,7 @@ class Detector:
         """Load the weights and run one warm-up inference; raise :class:`ModelLoadError` on failure."""
         path = Path(self.model_path)
         if path.suffix.lower() not in WEIGHT_SUFFIXES:
-            raise ModelLoadError(
-                f"model {self.model_path!r}: unsupported file type; expected one of {WEIGHT_SUFFIXES}"
-            )
+            raise ModelLoadError(f"model {self.model_path!r}: unsupported file type; expected one of {WEIGHT_SUFFIXES}")
         is_config = path.suffix.lower() in (".yaml", ".yml")
         # Bare config names like 'yolo11n.yaml' resolve inside Ultralytics; weights must exist on disk.
         if not is_config and not path.is_file():

@@ -35,7 +35,8 @@ class GpuCollector(Collector):
             return
         nvml = self._nvml
         util = GaugeMetricFamily(
-            "vision_gpu_utilization_ratio", "Fraction of the last sample period the GPU was busy.",
+            "vision_gpu_utilization_ratio",
+            "Fraction of the last sample period the GPU was busy.",
             labels=["gpu"],
         )
         used = GaugeMetricFamily("vision_gpu_memory_used_bytes", "GPU memory in use.", labels=["gpu"])

@@ -15,8 +15,27 @@ from vision_service.measurement import Measurement
 
 # Buckets follow each signal's real range (see quality.report for formulas):
 # brightness is mean luma/255 in [0, 1]; finer steps at the dark end where low light lives.
-BRIGHTNESS_BUCKETS = (0.02, 0.05, 0.08, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45,
-                      0.5, 0.55, 0.6, 0.7, 0.8, 0.9, 1.0)
+BRIGHTNESS_BUCKETS = (
+    0.02,
+    0.05,
+    0.08,
+    0.1,
+    0.125,
+    0.15,
+    0.2,
+    0.25,
+    0.3,
+    0.35,
+    0.4,
+    0.45,
+    0.5,
+    0.55,
+    0.6,
+    0.7,
+    0.8,
+    0.9,
+    1.0,
+)
 # RMS contrast (std of luma/255) rarely exceeds 0.35 in photographs; 0.5 is the theoretical max.
 CONTRAST_BUCKETS = (0.02, 0.04, 0.06, 0.08, 0.1, 0.125, 0.15, 0.175, 0.2, 0.25, 0.3, 0.4, 0.5)
 # Variance of the Laplacian spans decades (blurred ~10, sharp street scene ~1000+): log-spaced.
@@ -29,8 +48,7 @@ EXPOSURE_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.
 DETECTION_COUNT_BUCKETS = (0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 300)
 CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
 # Stage latencies from 0.1 ms (quality on GPU) to 10 s (a slow CPU batch).
-STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
@@ -52,11 +70,13 @@ class Metrics:
             "vision_image_contrast_ratio", "RMS contrast (std of luma / 255) per image.", CONTRAST_BUCKETS
         )
         self.sharpness = image_histogram(
-            "vision_image_sharpness", "Variance of the Laplacian of luma per image (low = blurry).",
+            "vision_image_sharpness",
+            "Variance of the Laplacian of luma per image (low = blurry).",
             SHARPNESS_BUCKETS,
         )
         self.noise = image_histogram(
-            "vision_image_noise_sigma", "Estimated additive noise std per image, 8-bit grey levels.",
+            "vision_image_noise_sigma",
+            "Estimated additive noise std per image, 8-bit grey levels.",
             NOISE_BUCKETS,
         )
         self.underexposed = image_histogram(
@@ -66,31 +86,43 @@ class Metrics:
             "vision_image_overexposed_ratio", "Fraction of pixels clipped bright per image.", EXPOSURE_BUCKETS
         )
         self.detections_per_image = Histogram(
-            "vision_image_detections", "Detections per image, by source and brightness band.",
-            ["source", "brightness_band"], buckets=DETECTION_COUNT_BUCKETS, registry=r,
+            "vision_image_detections",
+            "Detections per image, by source and brightness band.",
+            ["source", "brightness_band"],
+            buckets=DETECTION_COUNT_BUCKETS,
+            registry=r,
         )
         self.confidence = Histogram(
-            "vision_detection_confidence", "Confidence of each detection, by source and brightness band.",
-            ["source", "brightness_band"], buckets=CONFIDENCE_BUCKETS, registry=r,
+            "vision_detection_confidence",
+            "Confidence of each detection, by source and brightness band.",
+            ["source", "brightness_band"],
+            buckets=CONFIDENCE_BUCKETS,
+            registry=r,
         )
         self.detections = Counter(
             "vision_detections", "Detections by source and model class.", ["source", "class"], registry=r
         )
         self.images = Counter(
-            "vision_images", "Images by source and outcome; rejected ones carry a bounded reason.",
-            ["source", "outcome", "reason"], registry=r,
+            "vision_images",
+            "Images by source and outcome; rejected ones carry a bounded reason.",
+            ["source", "outcome", "reason"],
+            registry=r,
         )
         self.stage_seconds = Histogram(
-            "vision_stage_duration_seconds", "Seconds per pipeline stage per image.",
-            ["stage", "device"], buckets=STAGE_BUCKETS, registry=r,
+            "vision_stage_duration_seconds",
+            "Seconds per pipeline stage per image.",
+            ["stage", "device"],
+            buckets=STAGE_BUCKETS,
+            registry=r,
         )
         self.request_seconds = Histogram(
-            "vision_request_duration_seconds", "HTTP request latency by route template.",
-            ["route", "method", "status"], buckets=REQUEST_BUCKETS, registry=r,
+            "vision_request_duration_seconds",
+            "HTTP request latency by route template.",
+            ["route", "method", "status"],
+            buckets=REQUEST_BUCKETS,
+            registry=r,
         )
-        self.batch_size = Histogram(
-            "vision_batch_size", "Frames per detector call.", buckets=BATCH_BUCKETS, registry=r
-        )
+        self.batch_size = Histogram("vision_batch_size", "Frames per detector call.", buckets=BATCH_BUCKETS, registry=r)
         self.queue_depth = Gauge(
             "vision_queue_depth", "Frames admitted and waiting for or inside the detector.", registry=r
         )
@@ -99,9 +131,7 @@ class Metrics:
         self.model_load_seconds = Gauge(
             "vision_model_load_duration_seconds", "Seconds the last model load and warm-up took.", registry=r
         )
-        self.model_load_failures = Counter(
-            "vision_model_load_failures", "Model loads that failed.", registry=r
-        )
+        self.model_load_failures = Counter("vision_model_load_failures", "Model loads that failed.", registry=r)
 
     def record(self, m: Measurement) -> None:
         """Record one processed frame."""

@@ -76,8 +76,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
         route = request.scope.get("route")
         # The route template, never the raw path: /v1/cameras/{camera_id}, not a client's string.
         template = getattr(route, "path", "unmatched")
-        state.metrics.observe_request(template, request.method, response.status_code,
-                                      time.perf_counter() - started)
+        state.metrics.observe_request(template, request.method, response.status_code, time.perf_counter() - started)
         return response
 
     return app

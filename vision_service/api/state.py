@@ -6,8 +6,9 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from vision_service.core.config import Settings
 from vision_service.detector import Detector, ModelLoadError
@@ -58,3 +59,7 @@ class ServiceState:
 def get_state(request: Request) -> ServiceState:
     state: ServiceState = request.app.state.service
     return state
+
+
+# Route parameter type: ``state: State`` injects the shared ServiceState.
+State = Annotated[ServiceState, Depends(get_state)]

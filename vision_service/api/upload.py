@@ -83,9 +83,7 @@ async def _from_multipart(request: Request, body: bytes, *, max_images: int) -> 
     try:
         parts = form.getlist(IMAGE_FIELD)
         if not parts:
-            raise InputError(
-                Reason.MISSING_FIELD, f"multipart form has no {IMAGE_FIELD!r} field (fields: {len(form)})"
-            )
+            raise InputError(Reason.MISSING_FIELD, f"multipart form has no {IMAGE_FIELD!r} field (fields: {len(form)})")
         if len(parts) > max_images:
             raise InputError(Reason.TOO_MANY_IMAGES, f"{len(parts)} images sent; the limit is {max_images}")
         images = []

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from vision_service.api.schemas import BatchResponse, DetectResponse, ErrorResponse
-from vision_service.api.state import ServiceState, get_state
+from vision_service.api.state import ServiceState, State
 from vision_service.api.upload import read_upload
 from vision_service.decode import decode_image
 from vision_service.errors import InputError, Reason
@@ -38,9 +38,7 @@ _BODY_DOC: dict[str, Any] = {
         "required": True,
     }
 }
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 413, 415, 503)
-}
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 401, 413, 415, 503)}
 SOURCE_QUERY = Query(None, description="A configured source id; default 'upload'.", max_length=64)
 
 
@@ -79,9 +77,7 @@ def _response(m: Measurement, state: ServiceState) -> dict[str, Any]:
 
 def _decode(state: ServiceState, data: bytes, source: str) -> PendingFrame:
     started = time.perf_counter()
-    frame = decode_image(
-        data, max_bytes=state.settings.max_upload_bytes, max_pixels=state.settings.max_image_pixels
-    )
+    frame = decode_image(data, max_bytes=state.settings.max_upload_bytes, max_pixels=state.settings.max_image_pixels)
     return PendingFrame(frame.pixels, source, time.perf_counter() - started)
 
 
@@ -92,12 +88,13 @@ def _require_ready(state: ServiceState) -> None:
 
 
 @router.post(
-    "/detect", response_model=DetectResponse, responses=_ERRORS, openapi_extra=_BODY_DOC,
+    "/detect",
+    response_model=DetectResponse,
+    responses=_ERRORS,
+    openapi_extra=_BODY_DOC,
     summary="Detect objects in one image and measure its quality",
 )
-async def detect(
-    request: Request, source: str | None = SOURCE_QUERY, state: ServiceState = Depends(get_state)
-) -> dict[str, Any]:
+async def detect(request: Request, state: State, source: str | None = SOURCE_QUERY) -> dict[str, Any]:
     source = _checked_source(state, request, source)
     _require_ready(state)
     upload = await read_upload(request, image_limit=state.settings.max_upload_bytes, max_images=1)
@@ -110,18 +107,17 @@ async def detect(
 
 
 @router.post(
-    "/detect/batch", response_model=BatchResponse, responses=_ERRORS, openapi_extra=_BODY_DOC,
+    "/detect/batch",
+    response_model=BatchResponse,
+    responses=_ERRORS,
+    openapi_extra=_BODY_DOC,
     summary="Detect objects in several images (repeated 'image' fields); a bad image fails alone",
 )
-async def detect_batch(
-    request: Request, source: str | None = SOURCE_QUERY, state: ServiceState = Depends(get_state)
-) -> dict[str, Any]:
+async def detect_batch(request: Request, state: State, source: str | None = SOURCE_QUERY) -> dict[str, Any]:
     source = _checked_source(state, request, source)
     _require_ready(state)
     settings = state.settings
-    upload = await read_upload(
-        request, image_limit=settings.max_upload_bytes, max_images=settings.max_batch_images
-    )
+    upload = await read_upload(request, image_limit=settings.max_upload_bytes, max_images=settings.max_batch_images)
     if upload.source is not None:
         source = _checked_source(state, request, upload.source)
 

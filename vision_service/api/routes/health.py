@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from vision_service.api.state import ServiceState, get_state
+from vision_service.api.state import State
 
 router = APIRouter(tags=["health"])
 
@@ -18,7 +18,7 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="Readiness: the model is loaded and warm (503 until then)")
-async def readyz(state: ServiceState = Depends(get_state)) -> Any:
+async def readyz(state: State) -> Any:
     body = {
         "ready": state.ready,
         "model": state.detector.name,
