@@ -24,6 +24,8 @@ SUPPORTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO
 # We enforce our own pixel limit; Pillow's global bomb check would raise a different error type.
 Image.MAX_IMAGE_PIXELS = None
 _EXIF_ORIENTATION = 0x0112
+# Below this neither the quality signals (3x3 filters, 8x8 noise blocks) nor detection mean anything.
+MIN_SIDE = 8
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,10 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Frame:
                 f"{image.format} images are not accepted; send one of {sorted(SUPPORTED_FORMATS)}",
             )
         width, height = image.size
-        if width < 1 or height < 1:
-            raise InputError(Reason.CORRUPT_IMAGE, f"image has no pixels ({width}x{height})")
+        if width < MIN_SIDE or height < MIN_SIDE:
+            raise InputError(
+                Reason.TOO_SMALL, f"image is {width}x{height}; both sides must be at least {MIN_SIDE} pixels"
+            )
         if width * height > max_pixels:
             raise InputError(
                 Reason.TOO_MANY_PIXELS,
@@ -72,13 +76,23 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Frame:
             with warnings.catch_warnings():
                 warnings.simplefilter("error")  # Pillow warns, rather than fails, on some corruption
                 image.load()
-            upright = _upright(image)
-            rgb = np.asarray(upright if upright.mode == "RGB" else upright.convert("RGB"))
+            rgb = _to_rgb(_upright(image))
         except Exception as exc:
             raise InputError(Reason.CORRUPT_IMAGE, f"{image.format} data is truncated or corrupt: {exc}") from None
         fmt = str(image.format)
     # OpenCV and Ultralytics expect BGR; cvtColor is ~7x faster than a NumPy channel flip copy.
     return Frame(pixels=cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), format=fmt)
+
+
+def _to_rgb(image: Image.Image) -> np.ndarray:
+    """8-bit RGB pixels of any Pillow mode; 16-bit grey is scaled (Pillow would clip it at 255)."""
+    if image.mode == "RGB":
+        return np.asarray(image)
+    if image.mode.startswith("I"):  # I;16, I;16B, I (16/32-bit integer grey)
+        wide = np.asarray(image).astype(np.float32)
+        gray = np.clip(wide / 257.0 if wide.max() > 255 else wide, 0, 255).astype(np.uint8)
+        return cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)
+    return np.asarray(image.convert("RGB"))
 
 
 def _upright(image: Image.Image) -> Image.Image:

@@ -11,6 +11,7 @@ class Reason(str, Enum):
     EMPTY = "empty_body"
     TOO_LARGE = "too_large"
     TOO_MANY_PIXELS = "too_many_pixels"
+    TOO_SMALL = "too_small"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     UNSUPPORTED_FORMAT = "unsupported_format"
     NOT_AN_IMAGE = "not_an_image"
@@ -22,6 +23,7 @@ class Reason(str, Enum):
     NOT_READY = "model_not_ready"
     OVERLOADED = "overloaded"
     UNAUTHORIZED = "unauthorized"
+    BODY_TIMEOUT = "body_timeout"
 
 
 # HTTP status for each reason; everything a client sent wrong is a 4xx.
@@ -29,6 +31,7 @@ STATUS: dict[Reason, int] = {
     Reason.EMPTY: 400,
     Reason.TOO_LARGE: 413,
     Reason.TOO_MANY_PIXELS: 413,
+    Reason.TOO_SMALL: 400,
     Reason.UNSUPPORTED_MEDIA_TYPE: 415,
     Reason.UNSUPPORTED_FORMAT: 415,
     Reason.NOT_AN_IMAGE: 400,
@@ -40,6 +43,7 @@ STATUS: dict[Reason, int] = {
     Reason.NOT_READY: 503,
     Reason.OVERLOADED: 503,
     Reason.UNAUTHORIZED: 401,
+    Reason.BODY_TIMEOUT: 408,
 }
 
 

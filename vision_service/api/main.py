@@ -6,10 +6,12 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
+from prometheus_client import start_http_server
 from starlette.middleware.base import RequestResponseEndpoint
 
 from vision_service import __version__
+from vision_service.api.auth import require_api_key
 from vision_service.api.errors import install_error_handlers
 from vision_service.api.routes import detect, health, metrics
 from vision_service.api.state import ServiceState
@@ -56,7 +58,15 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if load_model:
             state.load_model_in_background()
+        if settings.metrics_port is not None:
+            # A separate port keeps /metrics reachable by Prometheus while the API is firewalled.
+            server, thread = start_http_server(
+                settings.metrics_port, addr=settings.host, registry=state.metrics.registry
+            )
         yield
+        if settings.metrics_port is not None:
+            server.shutdown()
+            thread.join(timeout=5)
 
     app = FastAPI(
         title="vision-service",
@@ -66,8 +76,11 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     )
     app.state.service = state
     install_error_handlers(app)
-    for module in (detect, health, metrics):
-        app.include_router(module.router)
+    # Detection (and camera management) sit behind the optional API key; health never does.
+    app.include_router(detect.router, dependencies=[Depends(require_api_key)])
+    app.include_router(health.router)
+    if settings.metrics_port is None:
+        app.include_router(metrics.router)
 
     @app.middleware("http")
     async def time_requests(request: Request, call_next: RequestResponseEndpoint) -> Response:

@@ -7,6 +7,7 @@ while the body streams in, so an oversized upload is refused without being held 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from starlette.datastructures import UploadFile
@@ -28,14 +29,27 @@ class Upload:
     source: str | None = None
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """Read the request body, refusing with ``too_large`` as soon as it passes ``limit`` bytes."""
+async def read_body(request: Request, limit: int, *, pause_timeout: float = 30.0) -> bytes:
+    """Read the request body, refusing with ``too_large`` as soon as it passes ``limit`` bytes.
+
+    A client that stops sending for ``pause_timeout`` seconds is refused with ``body_timeout``,
+    so a slow or stalled upload cannot hold a worker forever.
+    """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise InputError(Reason.TOO_LARGE, f"request body is {declared} bytes; the limit is {limit}")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(stream.__anext__(), pause_timeout)
+        except StopAsyncIteration:
+            break
+        except (asyncio.TimeoutError, TimeoutError):
+            raise InputError(
+                Reason.BODY_TIMEOUT, f"the request body stalled for more than {pause_timeout:g} s"
+            ) from None
         size += len(chunk)
         if size > limit:
             raise InputError(Reason.TOO_LARGE, f"request body passed the limit of {limit} bytes")
@@ -43,14 +57,16 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_upload(request: Request, *, image_limit: int, max_images: int) -> Upload:
+async def read_upload(request: Request, *, image_limit: int, max_images: int, pause_timeout: float = 30.0) -> Upload:
     """Take the images out of a raw ``image/*`` body or a multipart form."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        body = await read_body(request, image_limit * max_images + MULTIPART_OVERHEAD_BYTES)
+        body = await read_body(
+            request, image_limit * max_images + MULTIPART_OVERHEAD_BYTES, pause_timeout=pause_timeout
+        )
         return await _from_multipart(request, body, max_images=max_images)
     if content_type.startswith("image/"):
-        body = await read_body(request, image_limit)
+        body = await read_body(request, image_limit, pause_timeout=pause_timeout)
         if not body:
             raise InputError(Reason.EMPTY, "the request body is empty")
         return Upload(images=[body])

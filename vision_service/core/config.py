@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Source ids become Prometheus label values, so they are short and plain.
@@ -42,6 +42,15 @@ class Settings(BaseSettings):
         description="Extra source ids accepted by /v1/detect besides 'upload' (comma-separated).",
     )
     cameras_file: Path | None = Field(None, description="YAML file of cameras to read at start.")
+    api_key: SecretStr | None = Field(
+        None, description="When set, detection and camera routes require this value in the X-API-Key header."
+    )
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Serve /metrics on this port (same host) instead of the API port."
+    )
+    body_timeout_seconds: float = Field(
+        30.0, gt=0, description="Longest pause while a request body streams in before it is refused (408)."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("sources", mode="before")

@@ -97,7 +97,12 @@ def _require_ready(state: ServiceState) -> None:
 async def detect(request: Request, state: State, source: str | None = SOURCE_QUERY) -> dict[str, Any]:
     source = _checked_source(state, request, source)
     _require_ready(state)
-    upload = await read_upload(request, image_limit=state.settings.max_upload_bytes, max_images=1)
+    upload = await read_upload(
+        request,
+        image_limit=state.settings.max_upload_bytes,
+        max_images=1,
+        pause_timeout=state.settings.body_timeout_seconds,
+    )
     if upload.source is not None:
         source = _checked_source(state, request, upload.source)
     frame = await run_in_threadpool(_decode, state, upload.images[0], source)
@@ -117,7 +122,12 @@ async def detect_batch(request: Request, state: State, source: str | None = SOUR
     source = _checked_source(state, request, source)
     _require_ready(state)
     settings = state.settings
-    upload = await read_upload(request, image_limit=settings.max_upload_bytes, max_images=settings.max_batch_images)
+    upload = await read_upload(
+        request,
+        image_limit=settings.max_upload_bytes,
+        max_images=settings.max_batch_images,
+        pause_timeout=settings.body_timeout_seconds,
+    )
     if upload.source is not None:
         source = _checked_source(state, request, upload.source)
 

@@ -1,0 +1,117 @@
+"""Uploads stream in under limits: oversized bodies are cut off early, stalled ones time out."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import encode_jpeg
+from tests.infra import http_status, vision_service
+
+LIMIT = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory, model_path: str) -> Iterator[tuple[str, int]]:
+    env = {"VISION_MAX_UPLOAD_BYTES": str(LIMIT), "VISION_BODY_TIMEOUT_SECONDS": "1"}
+    with vision_service(tmp_path_factory.mktemp("upload"), model=model_path, env=env) as base:
+        host, port = base.removeprefix("http://").split(":")
+        yield host, int(port)
+
+
+def open_upload(address: tuple[str, int], extra_headers: str = "") -> socket.socket:
+    sock = socket.create_connection(address, timeout=10)
+    sock.sendall(
+        b"POST /v1/detect HTTP/1.1\r\nHost: test\r\nContent-Type: image/jpeg\r\n" + extra_headers.encode() + b"\r\n"
+    )
+    return sock
+
+
+def read_response(sock: socket.socket) -> tuple[int, dict]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(
+        next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_oversized_chunked_body_is_refused_before_it_ends(live: tuple[str, int]) -> None:
+    sock = open_upload(live, "Transfer-Encoding: chunked\r\n")
+    chunk = b"\x00" * 65536
+    sent = 0
+    try:
+        while sent <= LIMIT + 4 * len(chunk):
+            sock.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            sent += len(chunk)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server already answered and closed: exactly what we want
+    # The terminating chunk is never sent: only a server that stops reading at the limit answers.
+    status, body = read_response(sock)
+    sock.close()
+    assert status == 413
+    assert body["error"] == "too_large"
+
+
+def test_slow_but_steady_upload_succeeds(live: tuple[str, int], bus_bgr: np.ndarray) -> None:
+    data = encode_jpeg(bus_bgr[:200, :200])
+    sock = open_upload(live, f"Content-Length: {len(data)}\r\n")
+    pieces = np.array_split(np.frombuffer(data, np.uint8), 8)
+    for piece in pieces:
+        sock.sendall(piece.tobytes())
+        time.sleep(0.3)  # each pause is shorter than the 1 s stall limit
+    status, body = read_response(sock)
+    sock.close()
+    assert status == 200
+    assert body["image"] == {"width": 200, "height": 200}
+
+
+def test_stalled_upload_times_out_and_others_are_served(live: tuple[str, int], bus_bgr: np.ndarray) -> None:
+    data = encode_jpeg(bus_bgr)
+    sock = open_upload(live, f"Content-Length: {len(data)}\r\n")
+    sock.sendall(data[: len(data) // 2])
+    # While that client stalls, the service keeps answering others.
+    assert http_status(f"http://{live[0]}:{live[1]}/healthz") == 200
+    status, body = read_response(sock)
+    sock.close()
+    assert status == 408
+    assert body["error"] == "body_timeout"
+
+
+def test_api_key_guards_detection_but_not_health(tmp_path: Path, model_path: str, bus_bytes: bytes) -> None:
+    from fastapi.testclient import TestClient
+
+    from vision_service.api.main import create_app
+    from vision_service.core.config import Settings
+
+    app = create_app(Settings(model=model_path, device="cpu", api_key="s3cret-key"), load_model=False)
+    app.state.service.load_model()
+    with TestClient(app) as client:
+        jpeg = {"content": bus_bytes, "headers": {"content-type": "image/jpeg"}}
+        assert client.post("/v1/detect", **jpeg).status_code == 401
+        wrong = client.post(
+            "/v1/detect", content=bus_bytes, headers={"content-type": "image/jpeg", "X-API-Key": "nope"}
+        )
+        assert wrong.status_code == 401
+        assert wrong.json()["error"] == "unauthorized"
+        assert "s3cret" not in wrong.text
+        right = client.post(
+            "/v1/detect", content=bus_bytes, headers={"content-type": "image/jpeg", "X-API-Key": "s3cret-key"}
+        )
+        assert right.status_code == 200
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/metrics").status_code == 200
+        assert 'reason="unauthorized"' in client.get("/metrics").text

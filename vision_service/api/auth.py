@@ -1,0 +1,26 @@
+"""Optional API key: when ``VISION_API_KEY`` is set, protected routes need it in ``X-API-Key``."""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import Request
+from fastapi.security import APIKeyHeader
+
+from vision_service.api.state import ServiceState
+from vision_service.errors import InputError, Reason
+
+API_KEY_HEADER = "X-API-Key"
+# auto_error=False: a missing key must give our JSON error, not FastAPI's 403.
+_scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="Required when VISION_API_KEY is set.")
+
+
+async def require_api_key(request: Request) -> None:
+    """Refuse with 401 unless the configured key was sent; constant-time comparison."""
+    state: ServiceState = request.app.state.service
+    expected = state.settings.api_key
+    if expected is None:
+        return
+    sent = await _scheme(request) or ""
+    if not hmac.compare_digest(sent.encode(), expected.get_secret_value().encode()):
+        raise InputError(Reason.UNAUTHORIZED, f"missing or wrong {API_KEY_HEADER} header")
