@@ -30,6 +30,8 @@ def test_model_path() -> str:
 
 
 test_model_path.__test__ = False  # type: ignore[attr-defined]
+# Property-based fuzz tests run briefly here; scripts/fuzz.py raises this for long runs.
+FUZZ_EXAMPLES = int(os.environ.get("VISION_FUZZ_EXAMPLES", "150"))
 REAL_WEIGHTS = not test_model_path().endswith(".yaml")
 
 

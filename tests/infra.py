@@ -84,6 +84,15 @@ def running(cmd: list[str], *, env: Mapping[str, str] | None = None, log: Path) 
 @contextmanager
 def vision_service(tmp: Path, *, model: str, env: Mapping[str, str] | None = None) -> Iterator[str]:
     """Start ``vision-service serve`` on a free port; yield its base URL once /readyz says ready."""
+    with service_process(tmp, model=model, env=env) as (base, _):
+        yield base
+
+
+@contextmanager
+def service_process(
+    tmp: Path, *, model: str, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Like :func:`vision_service`, also yielding the process (for memory and signal tests)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     service_env = {
@@ -103,7 +112,7 @@ def vision_service(tmp: Path, *, model: str, env: Mapping[str, str] | None = Non
             return http_status(f"{base}/readyz") == 200
 
         wait_for(ready, timeout=180, what="vision-service /readyz")
-        yield base
+        yield base, proc
 
 
 class Prometheus:

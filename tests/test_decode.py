@@ -7,9 +7,11 @@ import zlib
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
-from tests.conftest import encode_jpeg, encode_png, pil_bytes
+from tests.conftest import FUZZ_EXAMPLES, encode_jpeg, encode_png, pil_bytes
 from vision_service.decode import decode_image
 from vision_service.errors import InputError, Reason
 
@@ -97,3 +99,27 @@ def test_unsupported_formats_are_refused(bus_bgr: np.ndarray) -> None:
     image = Image.fromarray(bus_bgr[:64, :64, ::-1])
     assert reason_of(pil_bytes(image, "ICO")) is Reason.UNSUPPORTED_FORMAT
     assert reason_of(pil_bytes(image.convert("RGB"), "PDF")) is Reason.NOT_AN_IMAGE
+
+
+@pytest.fixture(scope="module")
+def seeds(bus_bgr: np.ndarray) -> list[bytes]:
+    small = bus_bgr[::8, ::8]
+    return [encode_jpeg(small), encode_png(small), pil_bytes(Image.fromarray(small[:, :, ::-1]), "WEBP")]
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzz_mutated_images_decode_or_raise_input_error(seeds: list[bytes], data: st.DataObject) -> None:
+    """Flipped bytes and cut-off files never crash the decoder: a frame or a named InputError."""
+    blob = bytearray(data.draw(st.sampled_from(seeds)))
+    for _ in range(data.draw(st.integers(0, 8))):
+        index = data.draw(st.integers(0, len(blob) - 1))
+        blob[index] = data.draw(st.integers(0, 255))
+    blob = blob[: data.draw(st.integers(0, len(blob)))]
+    try:
+        frame = decode_image(bytes(blob), **LIMITS)
+    except InputError as exc:
+        assert exc.reason in Reason
+        assert 400 <= exc.status_code < 500
+    else:
+        assert frame.pixels.dtype == np.uint8 and frame.pixels.ndim == 3 and frame.pixels.shape[2] == 3

@@ -104,3 +104,25 @@ def test_counters_and_units_follow_conventions() -> None:
             assert all(s.name.endswith(("_total", "_created")) for s in family.samples), family.name
     assert 'vision_model_info{device="cpu",format="pt",model="yolo11n.pt",task="detect"} 1.0' in text
     assert "vision_model_ready 1.0" in text
+
+
+def test_client_strings_never_become_label_values(client, bus_bytes: bytes) -> None:  # type: ignore[no-untyped-def]
+    """Posting many made-up sources leaves the set of label values exactly as configured."""
+    import re
+
+    for i in range(60):
+        response = client.post(
+            f"/v1/detect?source=made-up-{i}", content=bus_bytes, headers={"content-type": "image/jpeg"}
+        )
+        assert response.status_code == 400
+    client.post("/v1/detect", files={"image": ("x.jpg", bus_bytes, "image/jpeg"), "source": (None, "form-made-up")})
+    text = client.get("/metrics").text
+    sources = set(re.findall(r'source="([^"]*)"', text))
+    assert sources <= {"upload", "cam-a", "cam-b", "unknown"}
+    assert "made-up" not in text
+    classes = set(re.findall(r'class="([^"]*)"', text))
+    assert classes <= set(client.app.state.service.detector.names.values())
+    routes = set(re.findall(r'route="([^"]*)"', text))
+    assert all(r.startswith("/") or r == "unmatched" for r in routes)
+    client.get("/some/random/path/42")
+    assert "/some/random/path/42" not in client.get("/metrics").text

@@ -5,9 +5,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 import skimage.data
 
 import quality
+from tests.conftest import FUZZ_EXAMPLES
 from quality.simulate import blur, low_light
 
 
@@ -98,3 +102,18 @@ def test_gray_bgr_and_bgra_inputs_agree(astronaut: np.ndarray) -> None:
 def test_bad_arrays_raise_a_clear_value_error(bad: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         quality.measure(bad)  # type: ignore[arg-type]
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None)
+@given(
+    image=arrays(
+        np.uint8,
+        st.tuples(st.integers(3, 96), st.integers(3, 96)).flatmap(lambda hw: st.sampled_from([hw, (*hw, 3), (*hw, 4)])),
+    )
+)
+def test_fuzz_any_uint8_image_gives_finite_signals_in_range(image: np.ndarray) -> None:
+    report = quality.measure(image)
+    values = report.as_dict()
+    assert all(np.isfinite(v) and v >= 0 for v in values.values()), values
+    assert report.brightness <= 1 and report.contrast <= 0.5
+    assert report.underexposed_ratio <= 1 and report.overexposed_ratio <= 1
