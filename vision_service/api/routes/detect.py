@@ -105,8 +105,9 @@ async def detect(request: Request, state: State, source: str | None = SOURCE_QUE
     )
     if upload.source is not None:
         source = _checked_source(state, request, upload.source)
-    frame = await run_in_threadpool(_decode, state, upload.images[0], source)
+    # Admit before decoding: when the detector is saturated, refusing costs no decode work.
     with state.pipeline.admit(1):
+        frame = await run_in_threadpool(_decode, state, upload.images[0], source)
         (measurement,) = await run_in_threadpool(state.pipeline.process, [frame])
     return _response(measurement, state)
 
@@ -141,11 +142,11 @@ async def detect_batch(request: Request, state: State, source: str | None = SOUR
                 decoded.append(exc)
         return decoded
 
-    decoded = await run_in_threadpool(decode_all)
-    frames = [d for d in decoded if isinstance(d, PendingFrame)]
     measurements: list[Measurement] = []
-    if frames:
-        with state.pipeline.admit(len(frames)):
+    with state.pipeline.admit(len(upload.images)):
+        decoded = await run_in_threadpool(decode_all)
+        frames = [d for d in decoded if isinstance(d, PendingFrame)]
+        if frames:
             measurements = await run_in_threadpool(state.pipeline.process, frames)
     done = iter(measurements)
     results: list[dict[str, Any]] = []
