@@ -2,39 +2,87 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
-from quality.simulate import blur, gaussian_noise, low_light
+from quality.simulate import MAX_AUTO_GAIN, blur, gaussian_noise, low_light
 
 
-def test_same_seed_same_frame(bus_bgr: np.ndarray) -> None:
+def test_same_seed_same_frame_other_seed_other_frame(bus_bgr: np.ndarray) -> None:
     a = low_light(bus_bgr, 0.1, rng=np.random.default_rng(1))
-    b = low_light(bus_bgr, 0.1, rng=np.random.default_rng(1))
+    b = low_light(bus_bgr, 0.1, rng=1)
+    c = low_light(bus_bgr, 0.1, rng=2)
     assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
     assert a.dtype == np.uint8 and a.shape == bus_bgr.shape
 
 
+def test_full_light_without_gain_keeps_the_picture(bus_bgr: np.ndarray) -> None:
+    day = low_light(bus_bgr, 1.0, gain=1.0, rng=0).astype(float)
+    assert day.mean() == pytest.approx(bus_bgr.mean(), abs=1.0)
+    assert np.abs(day - bus_bgr).mean() < 6  # only shot and read noise
+
+
 def test_less_light_is_darker_and_grainier(bus_bgr: np.ndarray) -> None:
-    day = low_light(bus_bgr, 1.0, rng=np.random.default_rng(0)).astype(float)
-    dusk = low_light(bus_bgr, 0.02, rng=np.random.default_rng(0)).astype(float)
-    assert dusk.mean() < 0.6 * day.mean()
-    # Two exposures of the same scene differ only by noise: their difference measures it.
-    dusk2 = low_light(bus_bgr, 0.02, rng=np.random.default_rng(9)).astype(float)
-    day2 = low_light(bus_bgr, 1.0, rng=np.random.default_rng(9)).astype(float)
-    assert np.std(dusk - dusk2) / dusk.mean() > 2 * np.std(day - day2) / day.mean()
+    lights = [1.0, 0.2, 0.05, 0.01]
+    means, relative_noise = [], []
+    for light in lights:
+        # Two exposures of the same scene differ only by noise: their difference measures it.
+        a = low_light(bus_bgr, light, rng=10).astype(float)
+        b = low_light(bus_bgr, light, rng=11).astype(float)
+        means.append(a.mean())
+        relative_noise.append(np.std(a - b) / a.mean())
+    assert all(x > y for x, y in itertools.pairwise(means)), means
+    assert all(x < y for x, y in itertools.pairwise(relative_noise)), relative_noise
 
 
-def test_light_out_of_range_is_refused(bus_bgr: np.ndarray) -> None:
-    with pytest.raises(ValueError, match="light"):
-        low_light(bus_bgr, 0.0)
-
-
-def test_noise_and_blur_helpers(bus_bgr: np.ndarray) -> None:
-    noisy = gaussian_noise(bus_bgr, 10, rng=np.random.default_rng(0)).astype(float)
-    assert np.std(noisy - bus_bgr) == pytest.approx(10, rel=0.15)
-    assert np.array_equal(blur(bus_bgr, 0), bus_bgr)
-    assert (
-        np.abs(np.diff(blur(bus_bgr, 3).astype(float), axis=1)).mean()
-        < np.abs(np.diff(bus_bgr.astype(float), axis=1)).mean()
+def test_auto_gain_recovers_part_of_the_light_up_to_its_limit(bus_bgr: np.ndarray) -> None:
+    light = 0.04
+    auto = low_light(bus_bgr, light, rng=4)
+    assert np.array_equal(auto, low_light(bus_bgr, light, gain=light**-0.5, rng=4))
+    assert low_light(bus_bgr, light, gain=1.0, rng=4).mean() < auto.mean() < bus_bgr.mean()
+    very_dark = 1e-3  # light ** -0.5 = 31.6 exceeds the x16 limit
+    assert np.array_equal(
+        low_light(bus_bgr, very_dark, rng=4), low_light(bus_bgr, very_dark, gain=MAX_AUTO_GAIN, rng=4)
     )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"light": 0.0}, "light"),
+        ({"light": 1.5}, "light"),
+        ({"light": 0.5, "gain": 0.0}, "gain"),
+        ({"light": 0.5, "full_well": -1.0}, "full_well"),
+    ],
+)
+def test_bad_parameters_are_refused(bus_bgr: np.ndarray, kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        low_light(bus_bgr, **kwargs)
+
+
+def test_low_light_refuses_non_uint8_images() -> None:
+    with pytest.raises(ValueError, match="uint8"):
+        low_light(np.zeros((4, 4, 3), np.float32), 0.5)
+
+
+def test_gaussian_noise_adds_the_requested_std_and_clips_like_a_camera() -> None:
+    grey = np.full((400, 400, 3), 128, np.uint8)
+    noisy = gaussian_noise(grey, 10, rng=0).astype(float)
+    assert np.std(noisy - 128) == pytest.approx(10, rel=0.02)
+    black = gaussian_noise(np.zeros((400, 400), np.uint8), 10, rng=0)
+    assert black.min() == 0 and np.std(black) < 7  # half the noise is cut off at 0
+    assert np.array_equal(gaussian_noise(grey, 0, rng=0), grey)
+    with pytest.raises(ValueError, match="sigma"):
+        gaussian_noise(grey, -1)
+
+
+def test_blur_smooths_and_zero_blur_copies(bus_bgr: np.ndarray) -> None:
+    copy = blur(bus_bgr, 0)
+    assert np.array_equal(copy, bus_bgr) and copy is not bus_bgr
+    detail = [np.abs(np.diff(blur(bus_bgr, s).astype(float), axis=1)).mean() for s in (0, 1, 3)]
+    assert detail[0] > detail[1] > detail[2]
+    with pytest.raises(ValueError, match="sigma"):
+        blur(bus_bgr, -1)

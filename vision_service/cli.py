@@ -31,6 +31,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     analyze.add_argument("--analysis-size", type=int, default=640)
     analyze.set_defaults(func=_analyze)
 
+    baseline = commands.add_parser("baseline", help="reference baselines for drift detection (docs/drift.md)")
+    baseline_commands = baseline.add_subparsers(dest="baseline_command", required=True)
+    build = baseline_commands.add_parser(
+        "build", help="measure and detect a folder of reference images and write the source's baseline JSON"
+    )
+    build.add_argument("paths", nargs="+", type=Path, help="image files or folders (searched recursively)")
+    build.add_argument("--source", required=True, help="source id the baseline is for, e.g. a camera id")
+    build.add_argument(
+        "--out", type=Path, help="output file (default: <VISION_BASELINE_DIR or ./baselines>/<source>.json)"
+    )
+    build.add_argument("--model", help="weights file (VISION_MODEL)")
+    build.add_argument("--device", help="auto, cpu or cuda:N (VISION_DEVICE)")
+    build.set_defaults(func=_baseline_build)
+
+    demo = commands.add_parser(
+        "demo",
+        help="post a day-night-day sequence of real photos to a running service (sources must be in VISION_SOURCES)",
+    )
+    demo.add_argument("--url", default="http://127.0.0.1:8000", help="base URL of the running service")
+    demo.add_argument(
+        "--sources", default="street,parking,entrance", help="comma-separated source ids, all in VISION_SOURCES"
+    )
+    demo.add_argument("--cycle-minutes", type=float, default=10.0, help="length of one day-night-day cycle")
+    demo.add_argument("--rate", type=float, default=2.0, help="images per second over all sources (0 = no pause)")
+    demo.add_argument("--count", type=int, default=0, help="stop after this many images (default: run until Ctrl-C)")
+    demo.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
+    demo.add_argument("--bad-every", type=int, default=40, help="send a truncated JPEG every N images (0 = never)")
+    demo.add_argument("--api-key", default=None, help="X-API-Key, when the service has one (default: VISION_API_KEY)")
+    demo.set_defaults(func=_demo)
+
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result
@@ -109,6 +139,73 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
         size = f"{r['width']}x{r['height']}"
         values = "".join(f"  {r[c]:>9.1f}" if c == "sharpness" else f"  {r[c]:>9.3f}" for c in columns)
         print(f"{r['path']:<{width}}  {size:>11}{values}")
+
+
+def _baseline_build(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from vision_service.core.config import SOURCE_ID_PATTERN, Settings
+    from vision_service.detector import ModelLoadError
+    from vision_service.drift import baseline_path, save_baseline
+    from vision_service.drift.build import build_baseline
+
+    if not SOURCE_ID_PATTERN.match(args.source):
+        print(f"vision-service: --source {args.source!r} must match {SOURCE_ID_PATTERN.pattern}", file=sys.stderr)
+        return 2
+    overrides = {key: value for key, value in {"model": args.model, "device": args.device}.items() if value}
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        print(f"vision-service: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    files = list(_image_files(args.paths))
+    if not files:
+        print(f"vision-service: no image files in {', '.join(map(str, args.paths))}", file=sys.stderr)
+        return 1
+    origin = f"{', '.join(str(p.resolve()) for p in args.paths)} ({len(files)} files)"
+    try:
+        result = build_baseline(files, args.source, settings, origin=origin, progress=True)
+    except (ModelLoadError, ValueError) as exc:
+        print(f"vision-service: {exc}", file=sys.stderr)
+        return 1
+    for path, reason in result.failed:
+        print(f"{path}: {reason}", file=sys.stderr)
+    out = args.out or baseline_path(settings.baseline_dir or Path("baselines"), args.source)
+    save_baseline(result.baseline, out)
+    print(f"wrote {out}: baseline of source {args.source} from {result.baseline.frames} images")
+    for signal, stats in result.baseline.summary().items():
+        print(f"  {signal:<20} mean {stats['mean']:>10.4g}   p05 {stats['p05']:>10.4g}   p95 {stats['p95']:>10.4g}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import os
+
+    from vision_service.demo import DemoConfig, DemoError, run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = DemoConfig(
+        url=args.url,
+        sources=[s.strip() for s in args.sources.split(",") if s.strip()],
+        cycle_seconds=args.cycle_minutes * 60.0,
+        rate=args.rate,
+        count=args.count,
+        duration=args.duration,
+        bad_every=args.bad_every,
+        api_key=args.api_key or os.environ.get("VISION_API_KEY") or None,
+    )
+    try:
+        stats = run(config, report=lambda line: print(line, flush=True))
+    except DemoError as exc:
+        print(f"vision-service demo: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    print(
+        f"sent {stats.sent} images: {stats.processed} processed, {stats.rejected} rejected "
+        f"({dict(stats.rejected_by_reason)}), {stats.detections} detections"
+    )
+    return 0 if stats.processed else 1
 
 
 if __name__ == "__main__":

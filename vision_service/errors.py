@@ -24,6 +24,12 @@ class Reason(str, Enum):
     OVERLOADED = "overloaded"
     UNAUTHORIZED = "unauthorized"
     BODY_TIMEOUT = "body_timeout"
+    # Camera management (/v1/cameras): not image rejections, so never counted in vision_images_total.
+    INVALID_CAMERA = "invalid_camera"
+    CAMERA_EXISTS = "camera_exists"
+    CAMERA_NOT_FOUND = "camera_not_found"
+    TOO_MANY_CAMERAS = "too_many_cameras"
+    NO_FRAME = "no_frame"
 
 
 # HTTP status for each reason; everything a client sent wrong is a 4xx.
@@ -44,7 +50,17 @@ STATUS: dict[Reason, int] = {
     Reason.OVERLOADED: 503,
     Reason.UNAUTHORIZED: 401,
     Reason.BODY_TIMEOUT: 408,
+    Reason.INVALID_CAMERA: 400,
+    Reason.CAMERA_EXISTS: 409,
+    Reason.CAMERA_NOT_FOUND: 404,
+    Reason.TOO_MANY_CAMERAS: 409,
+    Reason.NO_FRAME: 404,
 }
+
+
+CAMERA_REASONS = frozenset(
+    {Reason.INVALID_CAMERA, Reason.CAMERA_EXISTS, Reason.CAMERA_NOT_FOUND, Reason.TOO_MANY_CAMERAS, Reason.NO_FRAME}
+)
 
 
 class InputError(Exception):

@@ -6,6 +6,7 @@ and stages from enums, routes are templates. Each app gets its own registry.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
@@ -51,6 +52,10 @@ CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0
 STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+# vision_camera_frames_total outcomes.
+CAMERA_OUTCOMES = ("processed", "dropped", "failed")
 
 
 class Metrics:
@@ -132,6 +137,32 @@ class Metrics:
             "vision_model_load_duration_seconds", "Seconds the last model load and warm-up took.", registry=r
         )
         self.model_load_failures = Counter("vision_model_load_failures", "Model loads that failed.", registry=r)
+        # Cameras (vision_service/cameras): series per camera id, removed with the camera.
+        self.camera_up = Gauge(
+            "vision_camera_up",
+            "1 while the camera delivers frames; 0 while connecting, down or disabled.",
+            ["camera"],
+            registry=r,
+        )
+        self.camera_frames = Counter(
+            "vision_camera_frames",
+            "Sampled camera frames by outcome: processed; dropped (detector busy: replaced by a newer frame); "
+            "failed (read, decode or processing error).",
+            ["camera", "outcome"],
+            registry=r,
+        )
+        self.camera_reconnects = Counter(
+            "vision_camera_reconnects", "Attempts to reopen a camera stream after it failed.", ["camera"], registry=r
+        )
+        self.camera_last_frame = Gauge(
+            "vision_camera_last_frame_timestamp_seconds",
+            "Unix time of the last frame read from the camera.",
+            ["camera"],
+            registry=r,
+        )
+        self.camera_fps = Gauge(
+            "vision_camera_fps", "Camera frames processed per second over the last 10 s.", ["camera"], registry=r
+        )
 
     def record(self, m: Measurement) -> None:
         """Record one processed frame."""
@@ -170,3 +201,36 @@ class Metrics:
     def model_failed(self) -> None:
         self.model_ready.set(0)
         self.model_load_failures.inc()
+
+    def camera_added(self, camera: str, fps: Callable[[], float]) -> None:
+        """Create a camera's series at zero; ``fps`` is read at scrape time."""
+        self.camera_up.labels(camera).set(0)
+        for outcome in CAMERA_OUTCOMES:
+            self.camera_frames.labels(camera, outcome)
+        self.camera_reconnects.labels(camera)
+        self.camera_fps.labels(camera).set_function(fps)
+
+    def camera_removed(self, camera: str) -> None:
+        """Remove every series of a camera that is gone."""
+        labelled: list[tuple[Gauge | Counter, tuple[str, ...]]] = [
+            (self.camera_up, (camera,)),
+            (self.camera_reconnects, (camera,)),
+            (self.camera_last_frame, (camera,)),
+            (self.camera_fps, (camera,)),
+            *((self.camera_frames, (camera, outcome)) for outcome in CAMERA_OUTCOMES),
+        ]
+        for metric, labels in labelled:
+            with contextlib.suppress(KeyError):  # never created (e.g. no frame read yet)
+                metric.remove(*labels)
+
+    def camera_status(self, camera: str, up: bool) -> None:
+        self.camera_up.labels(camera).set(1 if up else 0)
+
+    def camera_frame(self, camera: str, outcome: str) -> None:
+        self.camera_frames.labels(camera, outcome).inc()
+
+    def camera_reconnect(self, camera: str) -> None:
+        self.camera_reconnects.labels(camera).inc()
+
+    def camera_frame_read(self, camera: str, timestamp: float) -> None:
+        self.camera_last_frame.labels(camera).set(timestamp)

@@ -41,11 +41,14 @@ class Pipeline:
         analysis_size: int = 640,
         max_pending: int = 64,
         sinks: Sequence[Sink] = (),
+        batch_sinks: Sequence[Callable[[int], None]] = (),
     ) -> None:
         self.detector = detector
         self.analysis_size = analysis_size
         self.max_pending = max_pending
         self.sinks = list(sinks)
+        # Told the number of frames of every detector call (vision_batch_size).
+        self.batch_sinks = list(batch_sinks)
         self._pending = 0
         self._pending_lock = threading.Lock()
 
@@ -82,6 +85,8 @@ class Pipeline:
             reports.append(quality.measure(frame.pixels, analysis_size=self.analysis_size))
             quality_seconds.append(time.perf_counter() - t0)
         detected = self.detector.predict([f.pixels for f in frames])
+        for batch_sink in self.batch_sinks:
+            batch_sink(len(frames))
         shared = time.perf_counter() - started
         measurements = []
         for frame, report, q_s, det in zip(frames, reports, quality_seconds, detected, strict=True):

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from vision_service.api.state import ServiceState
-from vision_service.errors import InputError, Reason
+from vision_service.errors import CAMERA_REASONS, InputError, Reason
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_input_error(request: Request, exc: InputError) -> JSONResponse:
         state: ServiceState = request.app.state.service
         source = getattr(request.state, "source_label", None) or "upload"
-        state.metrics.record_rejection(source, exc.reason)
+        if exc.reason not in CAMERA_REASONS:  # camera management refusals are not refused images
+            state.metrics.record_rejection(source, exc.reason)
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if exc.status_code == 503 else None
         return JSONResponse(exc.to_json(), status_code=exc.status_code, headers=headers)
 

@@ -8,15 +8,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request, Response
 from prometheus_client import start_http_server
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.base import RequestResponseEndpoint
 
 from vision_service import __version__
 from vision_service.api.auth import require_api_key
 from vision_service.api.errors import install_error_handlers
-from vision_service.api.routes import detect, health, metrics
+from vision_service.api.routes import cameras, detect, health, metrics
 from vision_service.api.state import ServiceState
+from vision_service.cameras.manager import CameraManager
 from vision_service.core.config import UPLOAD_SOURCE, Settings
 from vision_service.detector import Detector
+from vision_service.drift import DriftCollector, DriftTracker
 from vision_service.gpu import GpuCollector
 from vision_service.metrics import Metrics
 from vision_service.pipeline import Pipeline
@@ -33,20 +36,26 @@ def build_state(settings: Settings) -> ServiceState:
     )
     metrics_ = Metrics()
     metrics_.registry.register(GpuCollector())
+    drift = DriftTracker.from_settings(settings)  # loads the baselines in VISION_BASELINE_DIR
+    metrics_.registry.register(DriftCollector(drift))
     pipeline = Pipeline(
         detector,
         analysis_size=settings.analysis_size,
         max_pending=settings.max_pending_frames,
-        sinks=[metrics_.record],
+        sinks=[metrics_.record, drift.record],
+        batch_sinks=[metrics_.batch_size.observe],
     )
     metrics_.track_queue(lambda: pipeline.pending)
     metrics_.model_ready.set(0)
+    sources = {UPLOAD_SOURCE, *settings.sources}  # camera ids join (and leave) this set
     return ServiceState(
         settings=settings,
         detector=detector,
         pipeline=pipeline,
         metrics=metrics_,
-        sources={UPLOAD_SOURCE, *settings.sources},
+        sources=sources,
+        cameras=CameraManager.from_settings(settings, pipeline=pipeline, telemetry=metrics_, sources=sources),
+        drift=drift,
     )
 
 
@@ -58,12 +67,17 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if load_model:
             state.load_model_in_background()
+        if state.cameras is not None:
+            # An invalid VISION_CAMERAS_FILE stops the start-up with a message naming the camera.
+            await run_in_threadpool(state.cameras.start)
         if settings.metrics_port is not None:
             # A separate port keeps /metrics reachable by Prometheus while the API is firewalled.
             server, thread = start_http_server(
                 settings.metrics_port, addr=settings.host, registry=state.metrics.registry
             )
         yield
+        if state.cameras is not None:
+            await run_in_threadpool(state.cameras.stop)
         if settings.metrics_port is not None:
             server.shutdown()
             thread.join(timeout=5)
@@ -78,6 +92,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     install_error_handlers(app)
     # Detection (and camera management) sit behind the optional API key; health never does.
     app.include_router(detect.router, dependencies=[Depends(require_api_key)])
+    app.include_router(cameras.router, dependencies=[Depends(require_api_key)])
     app.include_router(health.router)
     if settings.metrics_port is None:
         app.include_router(metrics.router)

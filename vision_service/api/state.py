@@ -10,8 +10,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from vision_service.cameras.manager import CameraManager
 from vision_service.core.config import Settings
 from vision_service.detector import Detector, ModelLoadError
+from vision_service.drift import DriftTracker
 from vision_service.metrics import Metrics
 from vision_service.pipeline import Pipeline
 
@@ -25,6 +27,8 @@ class ServiceState:
     pipeline: Pipeline
     metrics: Metrics
     sources: set[str] = field(default_factory=set)
+    drift: DriftTracker | None = None
+    cameras: CameraManager | None = None
     load_error: str | None = None
     started_at: float = field(default_factory=time.time)
 

@@ -42,6 +42,33 @@ class Settings(BaseSettings):
         description="Extra source ids accepted by /v1/detect besides 'upload' (comma-separated).",
     )
     cameras_file: Path | None = Field(None, description="YAML file of cameras to read at start.")
+    cameras_persist: bool = Field(
+        False, description="Write camera changes made over the API back to cameras_file (atomic rewrite)."
+    )
+    allow_local_sources: bool = Field(
+        True, description="Allow local video files and device indices as camera URLs (else network URLs only)."
+    )
+    max_cameras: int = Field(16, ge=0, le=256, description="Most cameras, from the file and the API together.")
+    camera_timeout_seconds: float = Field(
+        5.0, gt=0, le=120, description="Longest wait to open a camera stream or read one frame before it fails."
+    )
+    camera_reconnect_min_seconds: float = Field(
+        0.5, gt=0, le=3600, description="First reconnect delay after a camera fails; doubles per failed attempt."
+    )
+    camera_reconnect_max_seconds: float = Field(
+        15.0, gt=0, le=3600, description="Cap of the reconnect delay (each delay has jitter: 50-100% of its step)."
+    )
+    baseline_dir: Path | None = Field(
+        None,
+        description="Directory of drift baselines, one <source>.json each: loaded at start; "
+        "learned baselines are written here (unset: learned ones are kept in memory only).",
+    )
+    baseline_learn_frames: int = Field(
+        0, ge=0, description="Learn a source's baseline from its first N frames when it has none (0 = off)."
+    )
+    drift_window_frames: int = Field(
+        500, ge=10, le=100_000, description="Frames per source in the rolling window compared with its baseline."
+    )
     api_key: SecretStr | None = Field(
         None, description="When set, detection and camera routes require this value in the X-API-Key header."
     )

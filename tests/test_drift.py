@@ -1,0 +1,384 @@
+"""Drift against a reference baseline, on real photographs.
+
+Day frames are random crops of eight real photographs with a little daylight sensor noise;
+night frames are the same scenes shot with 2 % of the light (quality.simulate.low_light:
+shot noise, read noise, auto-gain). The baseline is built from day frames; a window of night
+frames must drift past the act level, a window of fresh day frames (other crops, other noise
+seeds) must stay under the watch level.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from scipy.stats import ks_2samp
+from ultralytics.utils import ASSETS
+
+import quality
+from quality.simulate import gaussian_noise, low_light
+from tests.conftest import encode_jpeg
+from vision_service.cli import main as cli_main
+from vision_service.core.config import Settings
+from vision_service.drift import (
+    SIGNALS,
+    Baseline,
+    DriftCollector,
+    DriftTracker,
+    baseline_path,
+    frame_signals,
+    ks_statistic,
+    load_baseline,
+    psi,
+    save_baseline,
+)
+from vision_service.drift.baseline import MAX_SAMPLES, load_baselines, thin
+from vision_service.drift.scores import quantile_edges
+from vision_service.drift.signals import QUALITY_SIGNALS
+from vision_service.drift.tracker import MIN_VALUES, TESTS
+
+RULES_DIR = Path(__file__).resolve().parents[1] / "compose" / "prometheus" / "rules"
+PSI_WATCH, PSI_ACT, KS_ALERT = 0.1, 0.25, 0.2  # the defaults in compose/prometheus/rules/thresholds.yml
+NIGHT_LIGHT = 0.02  # fraction of the daylight exposure
+FRAME_SIZE = 256  # longer side of each crop: small keeps the test fast, quality is scale-normalised
+
+
+# ------------------------------------------------------------------ frames
+
+
+def _bgr(rgb: np.ndarray) -> np.ndarray:
+    if rgb.ndim == 2:
+        rgb = np.stack([rgb] * 3, axis=-1)
+    return cv2.cvtColor(np.ascontiguousarray(rgb[..., :3]), cv2.COLOR_RGB2BGR)
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[np.ndarray]:
+    """Eight real daylight photographs: street, people, portrait, food, cat, rocket, motorbike, camera man."""
+    return [
+        cv2.imread(str(ASSETS / "bus.jpg")),
+        cv2.imread(str(ASSETS / "zidane.jpg")),
+        _bgr(skimage.data.astronaut()),
+        _bgr(skimage.data.coffee()),
+        _bgr(skimage.data.chelsea()),
+        _bgr(skimage.data.rocket()),
+        _bgr(skimage.data.stereo_motorcycle()[0]),
+        _bgr(skimage.data.camera()),
+    ]
+
+
+def _crop(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random crop of 60-95 % of each side, scaled so its longer side is FRAME_SIZE."""
+    h, w = photo.shape[:2]
+    f = rng.uniform(0.6, 0.95)
+    ch, cw = int(h * f), int(w * f)
+    y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+    crop = photo[y : y + ch, x : x + cw]
+    scale = FRAME_SIZE / max(ch, cw)
+    return cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
+def day_frame(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return gaussian_noise(_crop(photo, rng), sigma=rng.uniform(0.5, 2.0), rng=rng)
+
+
+def night_frame(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return low_light(_crop(photo, rng), light=NIGHT_LIGHT, rng=rng)
+
+
+def signals_of(
+    photos: list[np.ndarray], make: Callable[[np.ndarray, np.random.Generator], np.ndarray], per_photo: int, seed: int
+) -> list[dict[str, tuple[float, ...]]]:
+    rng = np.random.default_rng(seed)
+    return [frame_signals(quality.measure(make(p, rng))) for p in photos for _ in range(per_photo)]
+
+
+@pytest.fixture(scope="module")
+def day_baseline(photos: list[np.ndarray]) -> Baseline:
+    """512 day frames (64 per photograph)."""
+    return Baseline.from_frames("street", signals_of(photos, day_frame, 64, seed=1), origin="test day photographs")
+
+
+@pytest.fixture(scope="module")
+def fresh_day(photos: list[np.ndarray]) -> list[dict[str, tuple[float, ...]]]:
+    """320 other day frames: other crops, other noise."""
+    return signals_of(photos, day_frame, 40, seed=2)
+
+
+@pytest.fixture(scope="module")
+def night(photos: list[np.ndarray]) -> list[dict[str, tuple[float, ...]]]:
+    """128 night frames of the same scenes (16 per photograph)."""
+    return signals_of(photos, night_frame, 16, seed=3)
+
+
+def exported(tracker: DriftTracker) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """What Prometheus would scrape from the drift collector: (name, labels) -> value."""
+    registry = CollectorRegistry()
+    registry.register(DriftCollector(tracker))
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for s in family.samples
+    }
+
+
+def score(values: dict[tuple[str, tuple[tuple[str, str], ...]], float], source: str, signal: str, test: str) -> float:
+    return values[("vision_drift_score", (("signal", signal), ("source", source), ("test", test)))]
+
+
+def tracker_with(baseline: Baseline, frames: list[dict[str, tuple[float, ...]]], window: int) -> DriftTracker:
+    tracker = DriftTracker(window_frames=window, baselines={baseline.source: baseline})
+    for frame in frames:
+        tracker.observe(baseline.source, frame)
+    return tracker
+
+
+# ------------------------------------------------------------------ the math
+
+
+def test_psi_follows_its_formula_on_reference_quantile_bins() -> None:
+    reference = np.arange(100.0)  # quartile edges 24.75, 49.5, 74.25: 25 % per bin
+    current = np.concatenate(
+        [np.arange(0.0, 25.0), np.arange(0.0, 25.0), np.arange(75.0, 100.0), np.arange(75.0, 100.0)]
+    )
+    # a = [0.5, 0, 0, 0.5], e = 0.25 each, empty bins raised to epsilon = 1e-4
+    expected = 2 * (0.5 - 0.25) * math.log(0.5 / 0.25) + 2 * (1e-4 - 0.25) * math.log(1e-4 / 0.25)
+    assert psi(reference, current, bins=4) == pytest.approx(expected)
+    assert math.isfinite(psi(reference, np.full(10, 1000.0), bins=4))
+
+
+def test_psi_is_zero_for_the_same_distribution_and_symmetric() -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, 2000), rng.normal(0.5, 1, 2000)
+    assert psi(a, a) == 0.0
+    assert psi(a, b) > 0
+    assert psi(a, np.sort(a)[::-1]) == 0.0  # order does not matter
+
+
+def test_ties_merge_bins_instead_of_leaving_empty_ones() -> None:
+    # Underexposed ratio: exactly 0 in most daylight frames.
+    reference = np.concatenate([np.zeros(90), np.linspace(0.01, 0.1, 10)])
+    edges = quantile_edges(reference, 10)
+    assert len(edges) == len(np.unique(edges)) < 9
+    assert psi(reference, reference) == 0.0
+    same_share_of_zeros = np.concatenate([np.zeros(45), np.linspace(0.015, 0.095, 5)])
+    assert psi(reference, same_share_of_zeros) < PSI_WATCH
+    assert psi(reference, np.zeros(50)) > PSI_ACT  # the non-zero tail vanished: that is a shift
+
+
+def test_ks_statistic_is_the_largest_gap_between_the_two_cdfs() -> None:
+    assert ks_statistic(np.array([1.0, 2.0, 3.0, 4.0]), np.array([3.0, 4.0, 5.0, 6.0])) == 0.5
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(0, 1, 500), rng.normal(0.3, 1, 300)
+    assert ks_statistic(a, b) == pytest.approx(ks_2samp(a, b).statistic)
+
+
+# ------------------------------------------------------------------ day baseline, night window
+
+
+def test_night_window_drifts_past_the_act_level(
+    day_baseline: Baseline, night: list[dict[str, tuple[float, ...]]]
+) -> None:
+    values = exported(tracker_with(day_baseline, night, window=500))
+    assert values[("vision_drift_window_size", (("source", "street"),))] == len(night) == 128
+    assert score(values, "street", "brightness", "psi") > PSI_ACT
+    assert score(values, "street", "brightness", "ks") > 0.8  # night and day brightness barely overlap
+    # Low light also means gain noise: the noise estimate drifts as well.
+    assert score(values, "street", "noise_sigma", "psi") > PSI_ACT
+    assert score(values, "street", "noise_sigma", "ks") > KS_ALERT
+
+
+def test_fresh_day_window_stays_under_the_watch_level(
+    day_baseline: Baseline, fresh_day: list[dict[str, tuple[float, ...]]]
+) -> None:
+    values = exported(tracker_with(day_baseline, fresh_day, window=500))
+    for signal in QUALITY_SIGNALS:
+        assert score(values, "street", signal, "psi") < PSI_WATCH, signal
+        assert score(values, "street", signal, "ks") < KS_ALERT, signal
+
+
+def test_the_window_rolls_night_out_again_at_dawn(
+    day_baseline: Baseline, night: list[dict[str, tuple[float, ...]]], fresh_day: list[dict[str, tuple[float, ...]]]
+) -> None:
+    tracker = tracker_with(day_baseline, night, window=len(night))
+    assert score(exported(tracker), "street", "brightness", "psi") > PSI_ACT
+    for frame in fresh_day[: len(night) // 2]:  # half the window is day again
+        tracker.observe("street", frame)
+    assert score(exported(tracker), "street", "brightness", "ks") == pytest.approx(0.5, abs=0.1)
+    for frame in fresh_day[len(night) // 2 :]:
+        tracker.observe("street", frame)
+    values = exported(tracker)
+    assert values[("vision_drift_window_size", (("source", "street"),))] == len(night)
+    assert score(values, "street", "brightness", "psi") < PSI_ACT
+    assert score(values, "street", "brightness", "ks") < KS_ALERT
+
+
+def test_scores_need_a_baseline_and_enough_values(
+    day_baseline: Baseline, fresh_day: list[dict[str, tuple[float, ...]]]
+) -> None:
+    tracker = DriftTracker(window_frames=500, baselines={"street": day_baseline})
+    for frame in fresh_day[: MIN_VALUES - 1]:
+        tracker.observe("street", frame)
+        tracker.observe("garage", frame)  # no baseline
+    values = exported(tracker)
+    assert values[("vision_drift_window_size", (("source", "garage"),))] == MIN_VALUES - 1
+    assert not [key for key in values if key[0] == "vision_drift_score"]
+    tracker.observe("street", fresh_day[MIN_VALUES])
+    names = {
+        (dict(labels)["source"], dict(labels)["signal"])
+        for name, labels in exported(tracker)
+        if name == "vision_drift_score"
+    }
+    assert names == {("street", signal) for signal in QUALITY_SIGNALS}  # no detector ran: no detection signals
+
+
+def test_baseline_means_are_exported_per_source_and_signal(day_baseline: Baseline) -> None:
+    values = exported(DriftTracker(baselines={"street": day_baseline}))
+    for signal in QUALITY_SIGNALS:
+        mean = values[("vision_baseline_mean", (("signal", signal), ("source", "street")))]
+        assert mean == pytest.approx(float(np.mean(day_baseline.samples[signal])))
+
+
+def test_exported_names_and_labels_match_the_alert_rules() -> None:
+    rules = "\n".join(p.read_text() for p in RULES_DIR.glob("*.yml"))
+    for name in ("vision_drift_score", "vision_drift_window_size", "vision_baseline_mean"):
+        assert name in rules
+    assert set(re.findall(r'vision_drift_score\{test="(\w+)"\}', rules)) == set(TESTS)
+    assert set(re.findall(r'vision_baseline_mean\{signal="(\w+)"\}', rules)) == {"detections", "confidence"}
+    assert {"detections", "confidence"} <= set(SIGNALS)
+
+
+# ------------------------------------------------------------------ baseline files
+
+
+def test_baseline_file_round_trip(tmp_path: Path, day_baseline: Baseline) -> None:
+    path = baseline_path(tmp_path, "street")
+    save_baseline(day_baseline, path)
+    document = json.loads(path.read_text())
+    assert document["source"] == "street" and document["frames"] == 512
+    assert document["summary"]["brightness"]["count"] == 512
+    loaded = load_baseline(path)
+    assert (loaded.source, loaded.frames, loaded.origin, loaded.created) == (
+        day_baseline.source,
+        day_baseline.frames,
+        day_baseline.origin,
+        day_baseline.created,
+    )
+    assert set(loaded.samples) == set(day_baseline.samples)
+    for signal, values in day_baseline.samples.items():
+        np.testing.assert_array_equal(loaded.samples[signal], values)
+
+
+def test_large_baselines_are_thinned_to_evenly_spaced_order_statistics() -> None:
+    values = np.sort(np.random.default_rng(2).lognormal(size=3 * MAX_SAMPLES))
+    thinned = thin(values)
+    assert thinned.size == MAX_SAMPLES
+    assert (thinned[0], thinned[-1]) == (values[0], values[-1])
+    assert ks_statistic(values, thinned) < 2 / MAX_SAMPLES
+
+
+def test_unusable_baseline_files_are_skipped(tmp_path: Path, day_baseline: Baseline) -> None:
+    save_baseline(day_baseline, baseline_path(tmp_path, "street"))
+    (tmp_path / "broken.json").write_text('{"format": "vision-service-baseline/1", "source": "broken"')
+    (tmp_path / "other.json").write_text(json.dumps({"format": "something else"}))
+    assert set(load_baselines(tmp_path)) == {"street"}
+
+
+# ------------------------------------------------------------------ the service and the CLI
+
+
+@pytest.fixture
+def learning_settings(tmp_path: Path, model_path: str) -> Settings:
+    return Settings(
+        model=model_path,
+        device="cpu",
+        sources=["cam-a"],
+        baseline_dir=tmp_path / "baselines",
+        baseline_learn_frames=4,
+        drift_window_frames=50,
+    )
+
+
+def metric_values(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = client.get("/metrics").text
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+@pytest.fixture
+def learned_app(learning_settings: Settings, bus_bytes: bytes, zidane_bgr: np.ndarray) -> Iterator[list[int]]:
+    """A service that learns cam-a's baseline from its first 4 frames; yields the detection counts it saw."""
+    from vision_service.api.main import create_app
+
+    app = create_app(learning_settings, load_model=False)
+    app.state.service.load_model()
+    counts = []
+    with TestClient(app) as client:
+        for image in (bus_bytes, encode_jpeg(zidane_bgr)) * 2:
+            response = client.post("/v1/detect?source=cam-a", content=image, headers={"content-type": "image/jpeg"})
+            assert response.status_code == 200, response.text
+            counts.append(response.json()["count"])
+        values = metric_values(client)
+    assert values[("vision_baseline_mean", (("signal", "detections"), ("source", "cam-a")))] == np.mean(counts)
+    yield counts
+
+
+def test_learned_baseline_is_written_and_survives_a_restart(
+    learning_settings: Settings, learned_app: list[int]
+) -> None:
+    from vision_service.api.main import create_app
+
+    assert learning_settings.baseline_dir is not None
+    path = baseline_path(learning_settings.baseline_dir, "cam-a")
+    learned = load_baseline(path)
+    assert learned.frames == 4 and learned.origin == "learned from the first 4 frames"
+    assert sorted(learned.samples["detections"]) == sorted(learned_app)
+    assert set(learned.samples) == set(SIGNALS)
+    assert learned.settings["model"] == Path(learning_settings.model).name
+
+    restarted = create_app(learning_settings, load_model=False)  # a new process would do the same
+    with TestClient(restarted) as client:
+        values = metric_values(client)
+    for signal in SIGNALS:
+        key = ("vision_baseline_mean", (("signal", signal), ("source", "cam-a")))
+        assert values[key] == pytest.approx(learned.mean(signal)), signal
+    assert values[("vision_baseline_mean", (("signal", "detections"), ("source", "cam-a")))] == np.mean(learned_app)
+
+
+def test_cli_baseline_build_writes_the_source_baseline(
+    tmp_path: Path, model_path: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photos_dir = tmp_path / "reference"
+    (photos_dir / "day").mkdir(parents=True)
+    (photos_dir / "day" / "bus.jpg").write_bytes((ASSETS / "bus.jpg").read_bytes())
+    (photos_dir / "zidane.jpg").write_bytes((ASSETS / "zidane.jpg").read_bytes())
+    (photos_dir / "truncated.jpg").write_bytes((ASSETS / "bus.jpg").read_bytes()[:2000])
+    baseline_dir = tmp_path / "baselines"
+    monkeypatch.setenv("VISION_MODEL", model_path)
+    monkeypatch.setenv("VISION_DEVICE", "cpu")
+    monkeypatch.setenv("VISION_BASELINE_DIR", str(baseline_dir))
+
+    assert cli_main(["baseline", "build", str(photos_dir), "--source", "cam-a"]) == 0
+
+    out = capsys.readouterr()
+    assert "truncated.jpg" in out.err  # reported and skipped
+    assert "3/3" in out.err  # the progress bar went over every file
+    assert str(baseline_path(baseline_dir, "cam-a")) in out.out
+    baseline = load_baselines(baseline_dir)["cam-a"]
+    assert baseline.frames == 2
+    assert set(baseline.samples) == set(SIGNALS)
+    assert baseline.samples["detections"].max() >= 4  # the bus photo shows at least four people
+    assert 0.25 <= baseline.samples["confidence"].min() <= baseline.samples["confidence"].max() <= 1

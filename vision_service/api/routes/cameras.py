@@ -1,0 +1,125 @@
+"""/v1/cameras: list, add, inspect, remove cameras and fetch an annotated snapshot.
+
+URLs in every response are masked (``rtsp://user:***@host/...``); errors never echo a URL.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from vision_service.api.schemas import ErrorResponse
+from vision_service.api.state import ServiceState, State
+from vision_service.cameras.config import Camera
+from vision_service.cameras.manager import CameraManager
+from vision_service.errors import InputError, Reason
+
+router = APIRouter(prefix="/v1/cameras", tags=["cameras"])
+
+# A camera definition is a few hundred bytes; refuse anything far larger before parsing it.
+MAX_BODY_BYTES = 16 * 1024
+
+
+class FrameCounts(BaseModel):
+    processed: int
+    dropped: int
+    failed: int
+
+
+class LastFrame(BaseModel):
+    processed_at: float | None = Field(description="Unix time the frame was processed.")
+    quality: dict[str, float] = Field(description="The frame's quality report (as /v1/detect's 'quality').")
+    brightness_band: str
+    detections: int
+    image: dict[str, int]
+
+
+class CameraOut(BaseModel):
+    id: str
+    url: str = Field(description="The camera URL with credentials masked.")
+    fps: float
+    enabled: bool
+    loop: bool
+    status: str = Field(description="connecting, up, reconnecting, ended, disabled or stopped.")
+    up: bool
+    error: str | None = Field(description="Why the camera is not up, when it is not.")
+    frames: FrameCounts
+    reconnects: int
+    last_frame_at: float | None = Field(description="Unix time of the last frame read from the camera.")
+    last: LastFrame | None = Field(description="The last processed frame: quality report and detection count.")
+    measured_fps: float = Field(description="Frames processed per second over the last 10 s.")
+
+
+class CameraList(BaseModel):
+    cameras: list[CameraOut]
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 401, 404, 409)}
+_BODY_DOC: dict[str, Any] = {
+    "requestBody": {"content": {"application/json": {"schema": Camera.model_json_schema()}}, "required": True}
+}
+
+
+def _manager(state: ServiceState) -> CameraManager:
+    if state.cameras is None:
+        raise RuntimeError("the camera manager is not configured")
+    return state.cameras
+
+
+@router.get("", response_model=CameraList, responses=_ERRORS, summary="List cameras with status and counters")
+async def list_cameras(state: State) -> dict[str, Any]:
+    return {"cameras": _manager(state).list()}
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=CameraOut,
+    responses=_ERRORS,
+    openapi_extra=_BODY_DOC,
+    summary="Add a camera: JSON {id, url, fps, enabled, loop}",
+)
+async def add_camera(request: Request, state: State) -> JSONResponse:
+    manager = _manager(state)
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise InputError(Reason.INVALID_CAMERA, f"the camera definition is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        data = json.loads(body or b"null")
+    except (ValueError, RecursionError):
+        # json's message quotes no input, but say only what matters.
+        raise InputError(Reason.INVALID_CAMERA, "the body must be a JSON object") from None
+    view = await run_in_threadpool(manager.add, data)
+    payload = CameraOut.model_validate(view).model_dump(mode="json")
+    return JSONResponse(payload, status_code=201, headers={"Location": f"/v1/cameras/{view['id']}"})
+
+
+@router.get("/{camera_id}", response_model=CameraOut, responses=_ERRORS, summary="One camera: status, last quality")
+async def get_camera(camera_id: str, state: State) -> dict[str, Any]:
+    return _manager(state).get(camera_id)
+
+
+@router.delete(
+    "/{camera_id}", status_code=204, responses=_ERRORS, summary="Remove a camera, its thread and its metric series"
+)
+async def delete_camera(camera_id: str, state: State) -> Response:
+    await run_in_threadpool(_manager(state).remove, camera_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{camera_id}/snapshot",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}, **_ERRORS},
+    summary="The last processed frame as JPEG with its detections drawn",
+)
+async def camera_snapshot(camera_id: str, state: State) -> Response:
+    jpeg = await run_in_threadpool(_manager(state).snapshot, camera_id)
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})

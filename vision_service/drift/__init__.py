@@ -1,0 +1,31 @@
+"""Drift of each source's input against its reference baseline (PSI and KS), see docs/drift.md.
+
+| module | one concept |
+|---|---|
+| ``signals`` | the signals and their values for one frame |
+| ``scores`` | PSI and KS, pure functions |
+| ``baseline`` | a source's reference samples and its JSON file |
+| ``window`` | the last N frames of a source |
+| ``tracker`` | windows + baselines per source, learning, scores on demand (the pipeline sink) |
+| ``collector`` | the Prometheus collector read at scrape time |
+"""
+
+from vision_service.drift.baseline import Baseline, BaselineError, baseline_path, load_baseline, save_baseline
+from vision_service.drift.collector import DriftCollector
+from vision_service.drift.scores import ks_statistic, psi
+from vision_service.drift.signals import SIGNALS, frame_signals
+from vision_service.drift.tracker import DriftTracker
+
+__all__ = [
+    "SIGNALS",
+    "Baseline",
+    "BaselineError",
+    "DriftCollector",
+    "DriftTracker",
+    "baseline_path",
+    "frame_signals",
+    "ks_statistic",
+    "load_baseline",
+    "psi",
+    "save_baseline",
+]
