@@ -1,10 +1,11 @@
 """The Grafana dashboards: valid against Grafana's schema, generated from dashboards/build.py, and every
 PromQL expression in every panel returns data from a real Prometheus that scraped the real service.
 
-The live part starts `vision-service serve` and Debian's Prometheus (with copies of the shipped
-recording and alert rules, `for:` shortened to 0s so alerts fire at once), posts a mixed workload of
-real photographs (daylight, low light, blurred + noisy, over-exposed, corrupt uploads) from several
-sources, then runs each panel expression with the Grafana variables substituted the way Grafana
+The live part starts two replicas of `vision-service serve` (sharing one camera list, sharded) and
+Debian's Prometheus scraping both (with copies of the shipped recording and alert rules, `for:`
+shortened to 0s so alerts fire at once), posts a mixed workload of real photographs (daylight, low
+light, blurred + noisy, over-exposed, corrupt uploads) from several sources, most of them spread
+over both replicas, then runs each panel expression with the Grafana variables substituted the way Grafana
 would: `$source` -> the selected sources as a regex, `$class` -> the detected classes,
 `$__rate_interval` -> 1m, `$__range` -> the workload's time span, `${datasource}` ignored.
 """
@@ -19,6 +20,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -47,6 +49,7 @@ SOURCES = ("street", "garage", "yard")
 CAMERA = "gate"  # a looping local video file, read by the service itself
 RATE_INTERVAL = "1m"
 LEARN_FRAMES = 20  # street's first frames become its drift baseline (VISION_BASELINE_LEARN_FRAMES)
+REPLICAS = 2  # service processes scraped by the one Prometheus
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -236,24 +239,31 @@ def brighten(image: np.ndarray) -> np.ndarray:
     return np.clip(255.0 * (image / 255.0) ** 0.4, 0, 255).astype(np.uint8)
 
 
-def run_workload(base: str, prom: Prometheus) -> None:
+def run_workload(bases: list[str], prom: Prometheus) -> None:
+    """street goes to the first replica only (its drift baseline is learned there); the rest to both."""
     rng = np.random.default_rng(7)
     day = photos()
     truncated = encode_jpeg(day[0])[:2000]
+    base = bases[0]
+    turn = iter(range(1_000_000))
+
+    def any_replica() -> str:
+        return bases[next(turn) % len(bases)]
 
     def jpegs(images: list[np.ndarray]) -> list[bytes]:
         return [encode_jpeg(image) for image in images]
 
-    # First one image per source and one of each rejection, scraped before the rest: Prometheus
-    # cannot see an increase in a counter whose first sample already holds the whole burst.
-    for source in (*SOURCES, "upload"):
-        assert post_one(base, encode_jpeg(day[0]), source) == 200
-    assert post_one(base, truncated, "yard") == 400
-    assert post_one(base, truncated, "no-such-camera") == 400
+    # First one image per source and one of each rejection on every replica, scraped before the rest:
+    # Prometheus cannot see an increase in a counter whose first sample already holds the whole burst.
+    for replica in bases:
+        for source in (*SOURCES, "upload"):
+            assert post_one(replica, encode_jpeg(day[0]), source) == 200
+        assert post_one(replica, truncated, "yard") == 400
+        assert post_one(replica, truncated, "no-such-camera") == 400
     wait_for(
-        lambda: {"yard", "unknown", *SOURCES} <= {r["metric"]["source"] for r in prom.query("vision_images_total")},
+        lambda: len(prom.query('count by (instance) (vision_images_total{source="unknown"})')) == len(bases),
         timeout=30,
-        what="every source scraped once",
+        what="every source scraped once from every replica",
     )
 
     # street: daylight first (learned as its drift baseline), then the same scenes at night.
@@ -269,10 +279,10 @@ def run_workload(base: str, prom: Prometheus) -> None:
     upload = [brighten(image) for image in day[:2]]
     for source, images in (("garage", garage), ("yard", yard), ("upload", upload)):
         for frame in jpegs(images):
-            assert post_one(base, frame, source) == 200
+            assert post_one(any_replica(), frame, source) == 200
     # Rejected inputs: truncated JPEGs from yard, and a source nobody configured.
-    assert post_one(base, truncated, "yard") == 400
-    assert post_one(base, encode_jpeg(day[1]), "no-such-camera") == 400
+    assert post_one(any_replica(), truncated, "yard") == 400
+    assert post_one(any_replica(), encode_jpeg(day[1]), "no-such-camera") == 400
 
 
 def write_camera(folder: Path) -> Path:
@@ -331,21 +341,29 @@ def scraped(tmp_path_factory: pytest.TempPathFactory, model_path: str) -> Iterat
     for path in sorted(RULES_DIR.glob("*.yml")):
         # Same rules; alerts fire as soon as their condition holds.
         (rules / path.name).write_text(re.sub(r"(?m)^(\s+)for: \S+$", r"\1for: 0s", path.read_text()))
+    cameras = write_camera(tmp)
     env = {
+        "VISION_SHARD_PEERS": f"count:{REPLICAS}",
         "VISION_SOURCES": ",".join(SOURCES),
         "VISION_IMAGE_SIZE": "320",
-        "VISION_BASELINE_DIR": str(tmp / "baselines"),
         "VISION_BASELINE_LEARN_FRAMES": str(LEARN_FRAMES),
         "VISION_DRIFT_WINDOW_FRAMES": str(LEARN_FRAMES),
-        "VISION_CAMERAS_FILE": str(write_camera(tmp)),
+        "VISION_CAMERAS_FILE": str(cameras),
     }
     with ExitStack() as stack:
-        base = stack.enter_context(vision_service(tmp, model=model_path, env=env))
-        prom = stack.enter_context(
-            prometheus(tmp, [base.removeprefix("http://")], rule_files=sorted(rules.glob("*.yml")))
-        )
+        bases = []
+        for ordinal in range(REPLICAS):
+            # Each replica keeps its own learned baselines, as pods with their own volumes would.
+            replica_env = {
+                **env,
+                "VISION_SHARD_ID": str(ordinal),
+                "VISION_BASELINE_DIR": str(tmp / f"baselines-{ordinal}"),
+            }
+            bases.append(stack.enter_context(vision_service(tmp, model=model_path, env=replica_env)))
+        targets = [base.removeprefix("http://") for base in bases]
+        prom = stack.enter_context(prometheus(tmp, targets, rule_files=sorted(rules.glob("*.yml"))))
         start = time.time()
-        run_workload(base, prom)
+        run_workload(bases, prom)
         classes = wait_for(
             lambda: tuple(sorted({r["metric"]["class"] for r in prom.query("vision_detections_total")})),
             timeout=30,
@@ -387,3 +405,49 @@ def test_variable_queries_list_the_sources_and_classes(scraped: Scraped) -> None
     detected = scraped.prom.query(scraped.substitute('vision_detections_total{source=~"$source"}', range_seconds=600))
     assert set(label_values("class", class_match.group(1))) == {r["metric"]["class"] for r in detected}
     assert set(scraped.classes) <= {r["metric"]["class"] for r in detected}
+
+
+# --- two replicas: one answer per source ---------------------------------------------------------
+
+PER_REPLICA_LABELS = {"instance", "job", "pod"}
+
+
+def alert_rules() -> list[tuple[str, str]]:
+    import yaml
+
+    rules = []
+    for path in sorted(RULES_DIR.glob("*.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            rules += [(rule["alert"], rule["expr"]) for rule in group["rules"] if "alert" in rule]
+    return rules
+
+
+ALERT_RULES = alert_rules()
+
+
+def test_both_replicas_were_scraped_and_shared_sources(scraped: Scraped) -> None:
+    """The premise of the tests below: the same sources' samples come from two instances."""
+    rows = scraped.prom.query('count by (source) (count by (source, instance) (vision_images_total{source="garage"}))')
+    assert [float(r["value"][1]) for r in rows] == [REPLICAS]
+
+
+@pytest.mark.parametrize("query", [q for q in QUERIES if not q.gpu_only], ids=lambda q: q.id)
+def test_panel_query_answers_once_per_source_not_per_replica(scraped: Scraped, query: PanelQuery) -> None:
+    rows = wait_for(lambda: scraped.run(query), timeout=30, what=f"data for {query.id}", interval=1)
+    per_source = [r["metric"] for r in rows if "source" in r["metric"] or "camera" in r["metric"]]
+    assert not [m for m in per_source if PER_REPLICA_LABELS & m.keys()], f"{query.expr} splits sources by replica"
+
+
+@pytest.mark.parametrize(("alert", "expr"), ALERT_RULES, ids=[a for a, _ in ALERT_RULES])
+def test_alert_expression_answers_once_per_source_not_per_replica(scraped: Scraped, alert: str, expr: str) -> None:
+    rows = scraped.prom.query(expr)
+    assert not [r["metric"] for r in rows if PER_REPLICA_LABELS & r["metric"].keys()], f"{alert} fires per replica"
+
+
+def test_an_alert_on_a_source_both_replicas_saw_fires_once(scraped: Scraped) -> None:
+    """garage, yard and upload frames went to both replicas; each of their alerts is one alert, not two."""
+    shared = 'ALERTS{alertstate="firing", source=~"garage|yard|upload"}'
+    rows = wait_for(lambda: scraped.prom.query(shared), timeout=30, what="alerts on sources both replicas saw")
+    fired = Counter((r["metric"]["alertname"], r["metric"]["source"]) for r in rows)
+    assert set(fired.values()) == {1}, fired
+    assert not [r["metric"] for r in rows if PER_REPLICA_LABELS & r["metric"].keys()]

@@ -112,6 +112,14 @@ class Detector:
         for _ in range(2):
             self.predict([frame])
 
+    def _precision(self) -> dict[str, object]:
+        """FP16 on CUDA. Newer Ultralytics name it ``quantize=16`` and warn at every call given ``half``."""
+        from ultralytics.cfg import DEFAULT_CFG_DICT
+
+        if "quantize" in DEFAULT_CFG_DICT:
+            return {"quantize": 16 if self.half else None}
+        return {"half": self.half}
+
     def predict(self, frames: list[np.ndarray]) -> list[FrameDetections]:
         """Detect objects in BGR uint8 frames; boxes come back in each frame's own pixels."""
         if self._model is None:
@@ -123,7 +131,7 @@ class Detector:
                 conf=self.confidence,
                 iou=self.iou,
                 device=self.device,
-                half=self.half,
+                **self._precision(),
                 verbose=False,
             )
         out: list[FrameDetections] = []

@@ -30,6 +30,7 @@ class Reason(str, Enum):
     CAMERA_NOT_FOUND = "camera_not_found"
     TOO_MANY_CAMERAS = "too_many_cameras"
     NO_FRAME = "no_frame"
+    CAMERAS_SHARDED = "cameras_sharded"
 
 
 # HTTP status for each reason; everything a client sent wrong is a 4xx.
@@ -55,11 +56,19 @@ STATUS: dict[Reason, int] = {
     Reason.CAMERA_NOT_FOUND: 404,
     Reason.TOO_MANY_CAMERAS: 409,
     Reason.NO_FRAME: 404,
+    Reason.CAMERAS_SHARDED: 409,
 }
 
 
 CAMERA_REASONS = frozenset(
-    {Reason.INVALID_CAMERA, Reason.CAMERA_EXISTS, Reason.CAMERA_NOT_FOUND, Reason.TOO_MANY_CAMERAS, Reason.NO_FRAME}
+    {
+        Reason.INVALID_CAMERA,
+        Reason.CAMERA_EXISTS,
+        Reason.CAMERA_NOT_FOUND,
+        Reason.TOO_MANY_CAMERAS,
+        Reason.NO_FRAME,
+        Reason.CAMERAS_SHARDED,
+    }
 )
 
 

@@ -163,6 +163,13 @@ class Metrics:
         self.camera_fps = Gauge(
             "vision_camera_fps", "Camera frames processed per second over the last 10 s.", ["camera"], registry=r
         )
+        # Sharding (VISION_SHARD_PEERS): both stay 0 when cameras are not sharded.
+        self.shard_members = Gauge(
+            "vision_shard_members", "Replicas this replica sees sharing the camera list.", registry=r
+        )
+        self.shard_cameras = Gauge(
+            "vision_shard_cameras", "Cameras of the shared list that this replica owns and reads.", registry=r
+        )
 
     def record(self, m: Measurement) -> None:
         """Record one processed frame."""
@@ -234,3 +241,7 @@ class Metrics:
 
     def camera_frame_read(self, camera: str, timestamp: float) -> None:
         self.camera_last_frame.labels(camera).set(timestamp)
+
+    def shard_changed(self, members: int, cameras: int) -> None:
+        self.shard_members.set(members)
+        self.shard_cameras.set(cameras)

@@ -9,6 +9,12 @@ Persistence: with ``persist`` and a ``cameras_file``, every add and remove first
 YAML file atomically (temporary file + fsync + rename, see :func:`config.save_cameras`) and only
 then changes the running set, so the file and the service never disagree. A failed write fails
 the request and changes nothing. Comments in a rewritten file are not kept.
+
+Sharding (``shard``, see :mod:`~vision_service.cameras.sharding`): every replica reads the same
+camera file and runs only the cameras it owns. A refresh thread reads the member list and the file
+again every ``refresh_seconds`` and starts or stops cameras to match, so cameras move when a
+replica joins or leaves and a changed file (a Kubernetes ConfigMap) applies without a restart.
+The API cannot add or remove cameras then (409 ``cameras_sharded``): the file is the one list.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from vision_service.cameras.config import Camera, CameraConfigError, load_cameras, parse_camera, save_cameras
 from vision_service.cameras.reader import Backoff, CameraReader, LatestFrame, OpenCapture, open_capture
 from vision_service.cameras.scheduler import Feed, Scheduler
+from vision_service.cameras.sharding import Shard, parse_shard
 from vision_service.cameras.snapshot import annotated_jpeg
 from vision_service.cameras.stats import CameraStats, CameraTelemetry, Status
 from vision_service.errors import InputError, Reason
@@ -64,6 +71,8 @@ class CameraManager:
         reconnect_min: float = 0.5,
         reconnect_max: float = 15.0,
         open_capture: OpenCapture = open_capture,
+        shard: Shard | None = None,
+        refresh_seconds: float = 10.0,
     ) -> None:
         self.telemetry = telemetry
         self.sources = sources
@@ -80,6 +89,13 @@ class CameraManager:
         self._feeds: tuple[Feed, ...] = ()
         self._lock = threading.Lock()
         self.scheduler = Scheduler(pipeline, lambda: self._feeds)
+        self.shard = shard
+        self.refresh_seconds = refresh_seconds
+        self.members: frozenset[str] = frozenset()
+        self._configured: list[Camera] = []  # sharded: every camera of the file, owned or not
+        self._file_stamp: tuple[int, int] | None = None
+        self._refresher: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     @classmethod
     def from_settings(
@@ -97,6 +113,8 @@ class CameraManager:
             timeout=settings.camera_timeout_seconds,
             reconnect_min=settings.camera_reconnect_min_seconds,
             reconnect_max=settings.camera_reconnect_max_seconds,
+            shard=parse_shard(settings.shard_id or "", settings.shard_peers) if settings.shard_peers else None,
+            refresh_seconds=settings.shard_refresh_seconds,
         )
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -109,12 +127,20 @@ class CameraManager:
         cameras: list[Camera] = []
         if self.cameras_file is not None:
             if self.cameras_file.exists() or not self.persist:
+                self._file_stamp = self._stamp()
                 cameras = load_cameras(self.cameras_file, allow_local=self.allow_local)
-            if len(cameras) > self.max_cameras:
+            if self.shard is None and len(cameras) > self.max_cameras:
                 raise CameraConfigError(
                     f"camera file {self.cameras_file}: {len(cameras)} cameras, more than max_cameras={self.max_cameras}"
                 )
+        self._stopping.clear()
         self.scheduler.start()
+        if self.shard is not None:
+            self._configured = cameras
+            self.refresh()
+            self._refresher = threading.Thread(target=self._refresh_loop, name="camera-shard-refresh", daemon=True)
+            self._refresher.start()
+            return
         with self._lock:
             for camera in cameras:
                 self._start(camera)
@@ -126,6 +152,10 @@ class CameraManager:
 
         A later :meth:`start` reads the file again.
         """
+        self._stopping.set()
+        if self._refresher is not None:
+            self._refresher.join(timeout=self.timeout + 5)
+            self._refresher = None
         with self._lock:
             entries = list(self._cameras.values())
             self._cameras.clear()
@@ -153,6 +183,7 @@ class CameraManager:
 
     def add(self, data: object) -> dict[str, Any]:
         """Add and start a camera (``data`` is a mapping or a :class:`Camera`); return its view."""
+        self._refuse_when_sharded()
         camera = data if isinstance(data, Camera) else self.parse(data)
         with self._lock:
             if camera.id in self._cameras:
@@ -171,17 +202,28 @@ class CameraManager:
             entry = self._cameras.get(camera_id)
             if entry is None:
                 raise self._not_found(camera_id)
+            self._refuse_when_sharded()
             self._save([c.camera for c in self._cameras.values() if c.camera.id != camera_id])
-            del self._cameras[camera_id]
-            self._feeds = tuple(c.feed for c in self._cameras.values() if c.reader is not None)
-            if camera_id not in self.reserved_sources:
-                self.sources.discard(camera_id)
-        if entry.reader is not None:
-            entry.reader.stop()
-        entry.stats.close()  # from here on, late events of this camera are ignored
-        if entry.reader is not None and not entry.reader.join(timeout=2 * self.timeout + 1):
-            log.warning("camera %s: reader still busy after removal; it ends on its own", camera_id)
-        log.info("camera %s removed", camera_id)
+            self._forget(camera_id)
+        self._stop_entries([entry])
+
+    def _forget(self, camera_id: str) -> None:
+        """Drop a camera from the running set and the accepted sources; the caller holds the lock."""
+        del self._cameras[camera_id]
+        self._feeds = tuple(c.feed for c in self._cameras.values() if c.reader is not None)
+        if camera_id not in self.reserved_sources:
+            self.sources.discard(camera_id)
+
+    def _stop_entries(self, entries: list[_Camera]) -> None:
+        """Stop forgotten cameras' readers and remove their series (outside the lock: it may wait)."""
+        for entry in entries:
+            if entry.reader is not None:
+                entry.reader.stop()  # all at once: they end in parallel
+            entry.stats.close()  # from here on, late events of this camera are ignored
+        for entry in entries:
+            if entry.reader is not None and not entry.reader.join(timeout=2 * self.timeout + 1):
+                log.warning("camera %s: reader still busy after removal; it ends on its own", entry.camera.id)
+            log.info("camera %s removed", entry.camera.id)
 
     def _start(self, camera: Camera) -> _Camera:
         """Register and start ``camera``; the caller holds the lock."""
@@ -207,6 +249,74 @@ class CameraManager:
             reader.start()
         return entry
 
+    def _refuse_when_sharded(self) -> None:
+        if self.shard is not None:
+            raise InputError(
+                Reason.CAMERAS_SHARDED,
+                "cameras are sharded across replicas: edit the shared camera file (VISION_CAMERAS_FILE) instead",
+            )
+
+    # -- sharding ----------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Sharded: read the member list and (when it changed) the camera file, then run what this replica owns."""
+        assert self.shard is not None
+        try:
+            self.members = self.shard.members()
+        except (OSError, ValueError) as exc:
+            log.warning("shard members (%s) unreadable, keeping the last list: %s", self.shard.peers, exc)
+        if self.cameras_file is not None and (stamp := self._stamp()) != self._file_stamp:
+            try:
+                self._configured = load_cameras(self.cameras_file, allow_local=self.allow_local)
+                self._file_stamp = stamp
+                log.info("camera file %s read: %d camera(s)", self.cameras_file, len(self._configured))
+            except (OSError, CameraConfigError) as exc:
+                log.error("camera file %s invalid, keeping the last list: %s", self.cameras_file, exc)
+        owned = [c for c in self._configured if self.shard.owns(c.id, self.members)]
+        self._apply(owned[: self.max_cameras])
+        if len(owned) > self.max_cameras:
+            log.error("this replica owns %d cameras, runs the first %d (max_cameras)", len(owned), self.max_cameras)
+        self.telemetry.shard_changed(len(self.members), min(len(owned), self.max_cameras))
+
+    def _apply(self, wanted: list[Camera]) -> None:
+        """Start the cameras in ``wanted`` not running yet; stop those not wanted or defined differently."""
+        stale: list[_Camera] = []
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            by_id = {c.id: c for c in wanted}
+            for camera_id, entry in list(self._cameras.items()):
+                if by_id.get(camera_id) != entry.camera:
+                    self._forget(camera_id)
+                    stale.append(entry)
+            started = [self._start(c) for c in wanted if c.id not in self._cameras]
+        self._stop_entries(stale)
+        if stale or started:
+            log.info(
+                "shard %s of %d: now reading %d camera(s) (+%d, -%d)",
+                self.shard.self_id if self.shard else "-",
+                len(self.members),
+                len(wanted),
+                len(started),
+                len(stale),
+            )
+            self.scheduler.wake()
+
+    def _refresh_loop(self) -> None:
+        while not self._stopping.wait(self.refresh_seconds):
+            try:
+                self.refresh()
+            except Exception:  # a refresh must never end the thread
+                log.exception("camera shard refresh failed")
+
+    def _stamp(self) -> tuple[int, int] | None:
+        assert self.cameras_file is not None
+        try:
+            st = self.cameras_file.stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
     def _save(self, cameras: list[Camera]) -> None:
         if not self.persist or self.cameras_file is None:
             return
@@ -217,6 +327,20 @@ class CameraManager:
             raise
 
     # -- reading -----------------------------------------------------------------------------
+
+    def shard_view(self) -> dict[str, Any] | None:
+        """Sharded: this replica's id, the members it sees, and how many cameras it owns of how many."""
+        if self.shard is None:
+            return None
+        with self._lock:
+            running = len(self._cameras)
+        return {
+            "id": self.shard.self_id,
+            "peers": self.shard.peers,
+            "members": sorted(self.members),
+            "cameras_owned": running,
+            "cameras_configured": len(self._configured),
+        }
 
     def ids(self) -> list[str]:
         with self._lock:

@@ -43,6 +43,8 @@ class CameraTelemetry(Protocol):
 
     def camera_frame_read(self, camera: str, timestamp: float) -> None: ...
 
+    def shard_changed(self, members: int, cameras: int) -> None: ...
+
 
 class Status(str, Enum):
     CONNECTING = "connecting"  # first open in progress

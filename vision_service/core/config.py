@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Source ids become Prometheus label values, so they are short and plain.
@@ -58,6 +58,19 @@ class Settings(BaseSettings):
     camera_reconnect_max_seconds: float = Field(
         15.0, gt=0, le=3600, description="Cap of the reconnect delay (each delay has jitter: 50-100% of its step)."
     )
+    shard_peers: str | None = Field(
+        None,
+        pattern=r"^(count|file|dns):.+$",
+        description="Camera sharding across replicas (docs/kubernetes.md): where the member list comes from, "
+        "count:N (members 0..N-1), file:PATH (one id per line) or dns:NAME (the addresses NAME resolves to). "
+        "Every replica reads the same cameras_file and runs only the cameras it owns. Unset: no sharding.",
+    )
+    shard_id: str | None = Field(
+        None, max_length=256, description="This replica's member id (an ordinal, or the pod IP with dns:)."
+    )
+    shard_refresh_seconds: float = Field(
+        10.0, gt=0, le=3600, description="How often the member list and the camera file are read again when sharded."
+    )
     baseline_dir: Path | None = Field(
         None,
         description="Directory of drift baselines, one <source>.json each: loaded at start; "
@@ -104,6 +117,14 @@ class Settings(BaseSettings):
         if value not in ("auto", "cpu") and not re.fullmatch(r"cuda(:\d+)?", value):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda:N', got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _shard_needs_an_id(self) -> Settings:
+        if self.shard_peers is not None and not (self.shard_id or "").strip():
+            raise ValueError("VISION_SHARD_ID (this replica's member id) is required with VISION_SHARD_PEERS")
+        if self.shard_peers is not None and self.cameras_persist:
+            raise ValueError("VISION_CAMERAS_PERSIST cannot be used with sharding: replicas share one camera file")
+        return self
 
     @cached_property
     def known_sources(self) -> frozenset[str]:

@@ -55,8 +55,17 @@ class CameraOut(BaseModel):
     measured_fps: float = Field(description="Frames processed per second over the last 10 s.")
 
 
+class ShardOut(BaseModel):
+    id: str = Field(description="This replica's member id (VISION_SHARD_ID).")
+    peers: str = Field(description="Where the member list comes from (VISION_SHARD_PEERS).")
+    members: list[str] = Field(description="The members this replica sees now.")
+    cameras_owned: int = Field(description="Cameras of the shared file this replica reads.")
+    cameras_configured: int = Field(description="Cameras in the shared file, over all replicas.")
+
+
 class CameraList(BaseModel):
-    cameras: list[CameraOut]
+    cameras: list[CameraOut] = Field(description="The cameras this replica reads (its shard, when sharded).")
+    shard: ShardOut | None = Field(None, description="Present when cameras are sharded across replicas.")
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 401, 404, 409)}
@@ -73,7 +82,8 @@ def _manager(state: ServiceState) -> CameraManager:
 
 @router.get("", response_model=CameraList, responses=_ERRORS, summary="List cameras with status and counters")
 async def list_cameras(state: State) -> dict[str, Any]:
-    return {"cameras": _manager(state).list()}
+    manager = _manager(state)
+    return {"cameras": manager.list(), "shard": manager.shard_view()}
 
 
 @router.post(
