@@ -20,17 +20,10 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from quality import QualityReport
+from quality import REPORT_FIELDS, QualityReport
 from vision_service.measurement import Detection, Measurement
 
-QUALITY_SIGNALS: tuple[str, ...] = (
-    "brightness",
-    "contrast",
-    "sharpness",
-    "noise_sigma",
-    "underexposed_ratio",
-    "overexposed_ratio",
-)
+QUALITY_SIGNALS: tuple[str, ...] = REPORT_FIELDS
 DETECTION_SIGNALS: tuple[str, ...] = ("detections", "confidence")
 SIGNALS: tuple[str, ...] = QUALITY_SIGNALS + DETECTION_SIGNALS
 
