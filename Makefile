@@ -6,7 +6,7 @@ MODEL ?= $(firstword $(wildcard ../shared/models/yolo11n.pt) yolo11n.pt)
 APT_PACKAGES = prometheus prometheus-alertmanager ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 \
 	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 
-.PHONY: install system-deps serve lint test bench
+.PHONY: install system-deps serve lint test bench k8s
 
 install:
 	$(PYTHON) -m pip install -q torch==2.14.1 torchvision==0.29.1
@@ -31,3 +31,7 @@ test: install system-deps lint
 
 bench:
 	$(PYTHON) -m quality.bench
+
+# Kubernetes: PrometheusRule and dashboard ConfigMaps from compose/prometheus/rules and dashboards/.
+k8s:
+	$(PYTHON) compose/k8s/generate.py

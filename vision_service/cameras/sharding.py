@@ -22,6 +22,7 @@ When the list cannot be read (missing file, DNS failure) the previous one is kep
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -77,9 +78,16 @@ def _file_members(path: Path) -> Callable[[], frozenset[str]]:
     return read
 
 
-def _dns_members(name: str) -> Callable[[], frozenset[str]]:
+def _dns_members(name: str, self_id: str) -> Callable[[], frozenset[str]]:
+    # Only addresses of this replica's own family: a dual-stack name lists every pod twice, and
+    # cameras hashed to the other family's addresses would be owned by an id no replica has.
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(self_id).version == 6 else socket.AF_INET
+    except ValueError:
+        family = socket.AF_UNSPEC
+
     def read() -> frozenset[str]:
-        infos = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(name, None, family=family, proto=socket.IPPROTO_TCP)
         return frozenset(str(info[4][0]) for info in infos)
 
     return read
@@ -105,5 +113,5 @@ def parse_shard(self_id: str, peers: str) -> Shard:
     if kind == "file":
         return Shard(self_id, peers, _file_members(Path(value)))
     if kind == "dns":
-        return Shard(self_id, peers, _dns_members(value))
+        return Shard(self_id, peers, _dns_members(value, self_id))
     raise ShardConfigError(f"VISION_SHARD_PEERS must be count:N, file:PATH or dns:NAME, not {peers!r}")
