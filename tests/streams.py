@@ -7,14 +7,18 @@
   ``/usr/bin/python3`` (the interpreter with ``gi``); it can be stopped and started again on the
   same port to simulate an outage.
 * :class:`MjpegServer` runs ``ffmpeg -f mpjpeg -listen 1`` (one client).
-* :func:`write_video` writes an MP4 file for file sources.
+* :func:`write_video` writes an MP4 file for file sources; :func:`street_video` is the usual one.
+* :class:`StallingServer` accepts TCP connections and never sends a byte: a camera that hangs.
+* :func:`camera_threads`, :func:`os_thread_count` and :func:`open_fd_count` look for leaks.
 """
 
 from __future__ import annotations
 
 import os
 import select
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -93,6 +97,12 @@ def write_video(path: Path, frames: Sequence[np.ndarray], fps: float) -> Path:
         writer.write(frame)
     writer.release()
     return path
+
+
+def street_video(path: Path) -> Path:
+    """Two seconds of street photographs (people, a bus) at 10 fps: a camera with ``loop: true``."""
+    bus, zidane = photographs()[:2]
+    return write_video(path, [bus] * 10 + [zidane] * 10, fps=10)
 
 
 class RtspServer:
@@ -217,6 +227,74 @@ def mjpeg_server(frames: Path, log: Path, *, fps: int = 5) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+class StallingServer:
+    """A TCP server on 127.0.0.1 that accepts every connection and never sends a byte.
+
+    A camera (or a proxy in front of one) that hangs: the TCP handshake succeeds, then nothing.
+    Accepted connections stay open until :meth:`stop`; :attr:`accepted` counts them, so a test can
+    tell a client that keeps retrying from one that gave up. Use as a context manager.
+    """
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self.port = int(self._listener.getsockname()[1])
+        self._connections: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="stalling-server", daemon=True)
+
+    def url(self, scheme: str, path: str) -> str:
+        return f"{scheme}://127.0.0.1:{self.port}/{path}"
+
+    @property
+    def accepted(self) -> int:
+        with self._lock:
+            return len(self._connections)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._listener.close()
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            with self._lock:
+                self._connections.append(connection)  # kept open, never written to
+
+    def __enter__(self) -> StallingServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def camera_threads() -> list[str]:
+    """Names of the live threads of the camera package: readers (``camera-<id>``) and ``camera-scheduler``."""
+    return sorted(t.name for t in threading.enumerate() if t.name.startswith("camera-"))
+
+
+def os_thread_count() -> int:
+    """Threads of this process as the kernel sees them: FFmpeg's, OpenCV's and torch's included."""
+    return len(os.listdir("/proc/self/task"))
+
+
+def open_fd_count() -> int:
+    """Open file descriptors of this process (files, sockets, pipes)."""
+    return len(os.listdir("/proc/self/fd"))
 
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -1,8 +1,9 @@
-"""Camera readers against a real RTSP server: day to night, an outage and the recovery."""
+"""Camera readers against real servers: day to night, an outage and the recovery, a server that stalls."""
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,17 @@ import pytest
 from prometheus_client import generate_latest
 
 from tests.infra import wait_for
-from tests.streams import RtspServer, Samples, day_night_frames, parse_samples, sample, write_frames
+from tests.streams import (
+    RtspServer,
+    Samples,
+    StallingServer,
+    camera_threads,
+    day_night_frames,
+    parse_samples,
+    sample,
+    street_video,
+    write_frames,
+)
 from vision_service.api.main import build_state
 from vision_service.api.state import ServiceState
 from vision_service.cameras.manager import CameraManager
@@ -53,6 +64,11 @@ def day_night_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """5 fps: each photo 1 s by day, then the same four scenes 1 s each at 1% of the light."""
     day, night = day_night_frames(frames_per_photo=5)
     return write_frames(tmp_path_factory.mktemp("day-night"), [*day, *night])
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return street_video(tmp_path_factory.mktemp("video") / "street.mp4")
 
 
 def scrape(state: ServiceState) -> Samples:
@@ -155,11 +171,126 @@ def test_rtsp_outage_reconnects_and_records_nothing_meanwhile(
             what="frames to flow again after the restart",
         )
         recovered_after = time.monotonic() - started
-        up, _, processed_end, samples_end = counts()
-        assert processed_end == samples_end  # every sample is a processed frame; failures made none
+        # Every sample is a processed frame; failures made none. (One scrape is not atomic: a frame
+        # finishing between the two metrics makes them differ by one, so look for a settled scrape.)
+        wait_for(lambda: (c := counts())[2] == c[3], timeout=10, what="processed frames == quality samples")
         view = manager.get("gate")
         assert view["status"] == "up" and view["error"] is None
         assert view["frames"]["failed"] >= 1
         print(f"recovered {recovered_after:.1f} s after the restart")
     finally:
         server.stop()
+
+
+STALL_TIMEOUT = 1.0  # camera timeout in the stall test, seconds
+HEALTHY_FPS = 4.0
+
+
+def test_a_stalled_server_does_not_block_the_other_cameras(state: ServiceState, video: Path) -> None:
+    """Camera servers that accept the connection and then send nothing (over RTSP and HTTP) leave
+    the other cameras alone: the healthy camera keeps its rate, never goes a camera timeout without
+    a frame (a looping file reopens every two seconds), and a camera added meanwhile comes up. The
+    stalled ones stay down, record nothing and keep retrying, each attempt given up at the camera
+    timeout. The manager answers meanwhile, and removing a stalled camera returns within about the
+    timeout and leaves no thread behind."""
+    manager = CameraManager(
+        state.pipeline, state.metrics, state.sources, timeout=STALL_TIMEOUT, reconnect_min=0.1, reconnect_max=0.3
+    )
+    manager.start()
+    stalled = ("stuck-rtsp-1", "stuck-rtsp-2", "stuck-http-1", "stuck-http-2")
+    try:
+        with StallingServer() as server:
+            manager.add({"id": "yard", "url": str(video), "fps": HEALTHY_FPS, "loop": True})
+            wait_for(lambda: manager.get("yard")["frames"]["processed"] >= 2, timeout=60, what="the healthy camera")
+            for n in (1, 2):
+                manager.add({"id": f"stuck-rtsp-{n}", "url": server.url("rtsp", "stream"), "fps": 2})
+                manager.add({"id": f"stuck-http-{n}", "url": server.url("http", "x.mjpg"), "fps": 2})
+
+            # Watch until each stalled camera has retried three times. Every attempt would hang
+            # for ever on this server (it never answers), so retries show the timeout ends them.
+            started, before = time.monotonic(), manager.get("yard")["frames"]
+            slowest_answer = longest_without_frame = 0.0
+            deadline = started + 60
+            while True:
+                asked = time.monotonic()
+                views = {view["id"]: view for view in manager.list()}
+                slowest_answer = max(slowest_answer, time.monotonic() - asked)
+                assert views["yard"]["status"] == "up", views["yard"]
+                longest_without_frame = max(longest_without_frame, time.time() - views["yard"]["last_frame_at"])
+                for camera_id in stalled:
+                    view = views[camera_id]
+                    assert view["status"] in ("connecting", "reconnecting") and not view["up"], view
+                    assert view["frames"] == {"processed": 0, "dropped": 0, "failed": 0}, view
+                if all(views[c]["reconnects"] >= 3 for c in stalled) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            elapsed = time.monotonic() - started
+            healthy = views["yard"]["frames"]
+            processed = healthy["processed"] - before["processed"]
+            # Sampled: processed, or dropped when the detector was still busy with an earlier frame.
+            sampled = processed + healthy["dropped"] - before["dropped"]
+            print(
+                f"in {elapsed:.1f} s: healthy camera sampled {sampled} frames at {HEALTHY_FPS:g} fps "
+                f"(processed {processed}), longest without a frame {longest_without_frame:.2f} s; "
+                f"reconnects {[views[c]['reconnects'] for c in stalled]}; {server.accepted} connections stalled; "
+                f"slowest manager answer {slowest_answer * 1000:.0f} ms"
+            )
+            assert all(views[c]["reconnects"] >= 3 for c in stalled), views
+            assert all(views[c]["error"] == "could not open the stream" for c in stalled), views
+            assert server.accepted >= 4 * len(stalled)  # every attempt reached the server, on a new connection
+            # At its rate (give or take a frame in the slot), and its frames reach the detector.
+            assert sampled >= 0.75 * HEALTHY_FPS * elapsed and processed >= 3
+            assert longest_without_frame < STALL_TIMEOUT
+            assert healthy["failed"] == 0
+            assert slowest_answer < STALL_TIMEOUT / 2  # never waits on a stalled stream
+
+            s = scrape(state)
+            for camera_id in stalled:
+                assert sample(s, "vision_camera_up", camera=camera_id) == 0
+                assert sample(s, "vision_camera_frames_total", camera=camera_id, outcome="processed") == 0
+                assert (sample(s, "vision_camera_reconnects_total", camera=camera_id) or 0) >= 3
+                assert sample(s, "vision_image_brightness_ratio_count", source=camera_id) is None
+            assert sample(s, "vision_camera_up", camera="yard") == 1
+            assert (sample(s, "vision_image_brightness_ratio_count", source="yard") or 0) >= processed
+
+            # A camera added now opens while the stalled ones are still trying.
+            added = time.monotonic()
+            manager.add({"id": "lane", "url": str(video), "fps": 1, "loop": True})
+            wait_for(lambda: manager.get("lane")["up"], timeout=30, interval=0.05, what="the added camera to come up")
+            up_after = time.monotonic() - added
+
+            # Remove an RTSP one from another thread while the manager is asked about the others.
+            removal = threading.Thread(target=manager.remove, args=("stuck-rtsp-1",), name="remover")
+            asked = time.monotonic()
+            removal.start()
+            while removal.is_alive():
+                answered = time.monotonic()
+                assert manager.get("yard")["up"] and [v["id"] for v in manager.list()]
+                slowest_answer = max(slowest_answer, time.monotonic() - answered)
+                time.sleep(0.05)
+            removal.join()
+            removals = {"stuck-rtsp-1": time.monotonic() - asked}
+            for camera_id in stalled[1:]:
+                asked = time.monotonic()
+                manager.remove(camera_id)
+                removals[camera_id] = time.monotonic() - asked
+            print(
+                f"added camera up after {up_after:.2f} s; removals took "
+                f"{', '.join(f'{seconds:.2f}' for seconds in removals.values())} s; "
+                f"slowest answer meanwhile {slowest_answer * 1000:.0f} ms"
+            )
+            assert up_after < STALL_TIMEOUT
+            # An open in progress gives up at the camera timeout; a removal waits for that, no more.
+            assert max(removals.values()) < STALL_TIMEOUT + 2
+            assert slowest_answer < STALL_TIMEOUT / 2
+            assert camera_threads() == ["camera-lane", "camera-scheduler", "camera-yard"]
+            assert manager.ids() == ["yard", "lane"]
+            s = scrape(state)
+            assert not [key for key in s if dict(key[1]).get("camera", "").startswith("stuck-")]
+
+            # The healthy camera is still going.
+            after = manager.get("yard")["frames"]["processed"]
+            wait_for(lambda: manager.get("yard")["frames"]["processed"] > after, timeout=30, what="more frames")
+    finally:
+        manager.stop()
+    assert camera_threads() == []

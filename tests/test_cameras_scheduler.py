@@ -62,7 +62,7 @@ def test_overloaded_detector_drops_frames_fairly(state: ServiceState, manager: C
     # round in flight while we read the three counters one after another).
     assert max(processed) - min(processed) <= 3, frames
     assert all(c["failed"] == 0 for c in frames.values())
-    assert state.pipeline.pending <= 1  # never a queue: one frame in the detector at most
+    assert state.pipeline.pending <= len(ids)  # never a queue: one round (a frame per camera) at most
     for camera_id in ids:
         view = manager.get(camera_id)
         assert view["measured_fps"] < 10  # it really could not keep up

@@ -8,6 +8,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -80,6 +81,13 @@ class Detector:
     @property
     def loaded(self) -> bool:
         return self._model is not None
+
+    @property
+    def ultralytics_model(self) -> Any:
+        """The loaded ``ultralytics.YOLO`` object (for :mod:`vision_service.device_path`)."""
+        if self._model is None:
+            raise RuntimeError("the model is not loaded")
+        return self._model
 
     def load(self) -> None:
         """Load the weights and run one warm-up inference; raise :class:`ModelLoadError` on failure."""

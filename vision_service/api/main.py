@@ -44,6 +44,9 @@ def build_state(settings: Settings) -> ServiceState:
         max_pending=settings.max_pending_frames,
         sinks=[metrics_.record, drift.record],
         batch_sinks=[metrics_.batch_size.observe],
+        max_batch=settings.max_batch,
+        max_batch_wait=settings.max_batch_wait_ms / 1000,
+        device_path_mode=settings.device_path,
     )
     metrics_.track_queue(lambda: pipeline.pending)
     metrics_.model_ready.set(0)
@@ -65,6 +68,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.pipeline.start()
         if load_model:
             state.load_model_in_background()
         if state.cameras is not None:
@@ -78,6 +82,8 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
         yield
         if state.cameras is not None:
             await run_in_threadpool(state.cameras.stop)
+        # After the cameras: frames already queued (uploads in flight, a camera round) are finished.
+        await run_in_threadpool(state.pipeline.close, 30.0)
         if settings.metrics_port is not None:
             server.shutdown()
             thread.join(timeout=5)

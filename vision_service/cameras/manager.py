@@ -134,7 +134,6 @@ class CameraManager:
                     f"camera file {self.cameras_file}: {len(cameras)} cameras, more than max_cameras={self.max_cameras}"
                 )
         self._stopping.clear()
-        self.scheduler.start()
         if self.shard is not None:
             self._configured = cameras
             self.refresh()
@@ -192,7 +191,6 @@ class CameraManager:
                 raise InputError(Reason.TOO_MANY_CAMERAS, f"at most {self.max_cameras} cameras (VISION_MAX_CAMERAS)")
             self._save([*(c.camera for c in self._cameras.values()), camera])
             entry = self._start(camera)
-        self.scheduler.start()
         log.info("camera %s added: %s at %g fps", camera.id, camera.masked_url, camera.fps)
         return self._view(entry)
 
@@ -247,6 +245,7 @@ class CameraManager:
         self._feeds = tuple(c.feed for c in self._cameras.values() if c.reader is not None)
         if reader is not None:
             reader.start()
+            self.scheduler.start()  # with the first camera: a service without cameras runs no scheduler
         return entry
 
     def _refuse_when_sharded(self) -> None:

@@ -40,6 +40,12 @@ log = logging.getLogger(__name__)
 # a 1 s analyzeduration opens a stream in ~1 s instead of ~3 s of probing.
 FFMPEG_CAPTURE_OPTIONS = "rtsp_flags;prefer_tcp|analyzeduration;1000000"
 os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", FFMPEG_CAPTURE_OPTIONS)
+# OpenCV serialises every FFmpeg open in the process behind one lock (opencv/opencv#20114), so a
+# camera whose server accepts and never answers holds up every other camera's connect, reconnect
+# and file restart for its whole open timeout, attempt after attempt. FFmpeg built with threads
+# (OpenCV's wheels' is) opens separate captures safely in parallel; OpenCV >= 4.8 drops its lock
+# when told so (opencv/opencv#23601), and then logs one warning per open saying it did.
+os.environ.setdefault("OPENCV_FFMPEG_IS_THREAD_SAFE", "1")
 
 # A grab that took this fraction of the read timeout returned a held-back frame after a stall.
 STALL_FRACTION = 0.9

@@ -1,13 +1,15 @@
 """One thread shares the detector fairly between cameras: round-robin over the fresh frames.
 
-Each camera has a one-frame slot (see :mod:`vision_service.cameras.reader`). The scheduler takes
-the next camera after the one it served last that has a frame waiting, sends that single frame
-through the same pipeline as uploads (quality + detection + metrics, ``source`` = camera id), and
-moves on. A camera gets at most one frame per round, however fast it samples; when the detector
-cannot keep up, readers overwrite their slots and count the frames ``dropped``.
+Each camera has a one-frame slot (see :mod:`vision_service.cameras.reader`). Each round the
+scheduler takes the frame waiting in every slot, starting after the camera it served first last
+time, and submits them together through the same pipeline as uploads (quality + detection +
+metrics, ``source`` = camera id), so the frames of one round share a detector call (with any
+concurrent uploads: :mod:`vision_service.batching`). A camera gets at most one frame per round,
+however fast it samples; when the detector cannot keep up, readers overwrite their slots and count
+the frames ``dropped``.
 
 Camera frames pass ``Pipeline.admit`` like uploads, so they count in ``vision_queue_depth``; when
-uploads fill the queue (or the model is still loading) the frame is dropped, never waited for.
+uploads fill the queue (or the model is still loading) a frame is dropped, never waited for.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 from vision_service.cameras.reader import Frame, LatestFrame
@@ -77,11 +80,11 @@ class Scheduler:
         while not self._stop.is_set():
             # Clear before looking: a frame put after the look sets the event and ends the wait.
             self._wake.clear()
-            picked = self.next_frame()
-            if picked is None:
+            picked = self.next_round()
+            if not picked:
                 self._wake.wait(IDLE_WAIT_SECONDS)
                 continue
-            self.process(*picked)
+            self.process_round(picked)
 
     def next_frame(self) -> tuple[Feed, Frame] | None:
         """The next feed after the last one served that has a frame, and that frame (taken)."""
@@ -98,17 +101,58 @@ class Scheduler:
                 return feed, frame
         return None
 
+    def next_round(self) -> list[tuple[Feed, Frame]]:
+        """Every feed's waiting frame (taken), in round-robin order after the one served first last time.
+
+        Rotating the start keeps admission fair when the queue has room for only some of the round.
+        """
+        feeds = list(self._feeds())
+        if not feeds:
+            return []
+        ids = [f.camera_id for f in feeds]
+        start = ids.index(self._last) + 1 if self._last in ids else 0
+        picked = []
+        for offset in range(len(feeds)):
+            feed = feeds[(start + offset) % len(feeds)]
+            frame = feed.slot.take()
+            if frame is not None:
+                picked.append((feed, frame))
+        if picked:
+            self._last = picked[0][0].camera_id
+        return picked
+
     def process(self, feed: Feed, frame: Frame) -> None:
         """Send one frame through the pipeline and count the outcome."""
-        try:
-            with self.pipeline.admit(1):
-                (measurement,) = self.pipeline.process([PendingFrame(frame.pixels, feed.camera_id)])
-        except InputError:
-            # Overloaded (uploads fill the queue) or the model is still loading: drop, do not wait.
-            feed.stats.count(DROPPED)
-            return
-        except Exception as exc:
-            log.error("camera %s: processing a frame failed: %s", feed.camera_id, type(exc).__name__)
-            feed.stats.count(FAILED)
-            return
-        feed.stats.processed(frame.pixels, measurement)
+        self.process_round([(feed, frame)])
+
+    def process_round(self, picked: Sequence[tuple[Feed, Frame]]) -> None:
+        """Admit what fits, send the admitted frames as one submission, count every outcome."""
+        with ExitStack() as admitted_stack:
+            admitted = []
+            for feed, frame in picked:
+                try:
+                    admitted_stack.enter_context(self.pipeline.admit(1))
+                except InputError:
+                    # Overloaded (uploads fill the queue): drop, do not wait.
+                    feed.stats.count(DROPPED)
+                    continue
+                admitted.append((feed, frame))
+            if not admitted:
+                return
+            try:
+                futures = self.pipeline.submit([PendingFrame(frame.pixels, feed.camera_id) for feed, frame in admitted])
+            except InputError:  # shutting down
+                for feed, _ in admitted:
+                    feed.stats.count(DROPPED)
+                return
+            for (feed, frame), future in zip(admitted, futures, strict=True):
+                try:
+                    measurement = future.result()
+                except InputError:
+                    # The model is still loading: drop, do not wait.
+                    feed.stats.count(DROPPED)
+                except Exception as exc:
+                    log.error("camera %s: processing a frame failed: %s", feed.camera_id, type(exc).__name__)
+                    feed.stats.count(FAILED)
+                else:
+                    feed.stats.processed(frame.pixels, measurement)

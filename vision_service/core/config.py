@@ -37,6 +37,20 @@ class Settings(BaseSettings):
     max_pending_frames: int = Field(
         32, ge=1, description="Frames that may wait for the detector; beyond this, 503 + Retry-After."
     )
+    max_batch: int = Field(
+        16, ge=1, le=256, description="Most frames per detector call; concurrent requests and cameras share calls."
+    )
+    max_batch_wait_ms: float = Field(
+        2.0,
+        ge=0,
+        le=1000,
+        description="Longest wait of a batch's first frame for more frames before the detector call, milliseconds.",
+    )
+    device_path: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Decode JPEG, letterbox, measure quality and run NMS on the model's device (docs/gpu.md): "
+        "auto = on with CUDA, off on CPU. Only .pt weights and .yaml models; other formats use Ultralytics' path.",
+    )
     sources: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Extra source ids accepted by /v1/detect besides 'upload' (comma-separated).",

@@ -108,7 +108,8 @@ async def detect(request: Request, state: State, source: str | None = SOURCE_QUE
     # Admit before decoding: when the detector is saturated, refusing costs no decode work.
     with state.pipeline.admit(1):
         frame = await run_in_threadpool(_decode, state, upload.images[0], source)
-        (measurement,) = await run_in_threadpool(state.pipeline.process, [frame])
+        # Joins the frames of concurrent requests (and cameras) in one model call.
+        (measurement,) = await state.pipeline.gather([frame])
     return _response(measurement, state)
 
 
@@ -147,7 +148,7 @@ async def detect_batch(request: Request, state: State, source: str | None = SOUR
         decoded = await run_in_threadpool(decode_all)
         frames = [d for d in decoded if isinstance(d, PendingFrame)]
         if frames:
-            measurements = await run_in_threadpool(state.pipeline.process, frames)
+            measurements = await state.pipeline.gather(frames)
     done = iter(measurements)
     results: list[dict[str, Any]] = []
     for index, item in enumerate(decoded):

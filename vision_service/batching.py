@@ -1,0 +1,181 @@
+"""Dynamic micro-batching: items from many callers, collected into one handler call on one thread.
+
+A single worker thread owns the handler (the detector). Callers :meth:`MicroBatcher.submit`
+items and get one :class:`concurrent.futures.Future` per item; async code awaits them with
+:meth:`MicroBatcher.gather` without blocking the event loop.
+
+**Collection rule.** The worker blocks for the first item, then keeps taking items until it has
+``max_batch`` of them or ``max_wait`` seconds have passed since that first item was taken,
+whichever comes first. A lone item therefore waits at most ``max_wait`` (plus the time of the
+batch in flight); under load batches fill up without any wait, since items queue while the
+handler runs. ``max_wait = 0`` takes only what is already queued.
+
+**Isolation.** When the handler raises for a batch of several items, each item is run again
+alone, so an item that makes the handler fail fails only its own future.
+
+**Shutdown.** :meth:`MicroBatcher.stop` refuses new items, lets the worker finish everything
+already queued (drain), then joins it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+DEFAULT_MAX_BATCH = 16
+DEFAULT_MAX_WAIT_SECONDS = 0.002
+
+
+class BatcherClosed(RuntimeError):
+    """The batcher was stopped; it takes no new items."""
+
+
+@dataclass(frozen=True)
+class _Item(Generic[T, R]):
+    value: T
+    future: Future[R]
+
+
+# Queued after the last item by stop(): everything before it is still processed.
+_STOP = object()
+
+
+class MicroBatcher(Generic[T, R]):
+    """Collects items from concurrent callers into calls of ``handle`` with up to ``max_batch`` items.
+
+    ``handle`` takes a list of items and returns one result per item, in order. It runs on the
+    batcher's own thread only, so it needs no locking of its own.
+    """
+
+    def __init__(
+        self,
+        handle: Callable[[list[T]], Sequence[R]],
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        max_wait: float = DEFAULT_MAX_WAIT_SECONDS,
+        name: str = "micro-batcher",
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+        if max_wait < 0:
+            raise ValueError(f"max_wait must be >= 0 seconds, got {max_wait}")
+        self.handle = handle
+        self.max_batch = max_batch
+        self.max_wait = max_wait
+        self.name = name
+        self._queue: queue.SimpleQueue[_Item[T, R] | object] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    @property
+    def running(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def start(self) -> None:
+        """Start the worker (again, after a stop); idempotent while it runs."""
+        with self._lock:
+            self._closed = False
+            self._start_locked()
+
+    def _start_locked(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Refuse new items, finish the queued ones, and join the worker (at most ``timeout`` s)."""
+        with self._lock:
+            self._closed = True
+            thread, self._thread = self._thread, None
+            if thread is not None:
+                self._queue.put(_STOP)
+        if thread is not None:
+            thread.join(timeout)
+
+    def submit(self, values: Sequence[T]) -> list[Future[R]]:
+        """Queue ``values``; one future per value, resolved with its result or its exception.
+
+        The worker starts on first use, so a batcher works without an explicit :meth:`start`.
+
+        Raises:
+            BatcherClosed: after :meth:`stop`.
+        """
+        items: list[_Item[T, R]] = [_Item(value, Future()) for value in values]
+        with self._lock:
+            if self._closed:
+                raise BatcherClosed(f"{self.name} is stopped")
+            self._start_locked()
+            for item in items:
+                self._queue.put(item)
+        return [item.future for item in items]
+
+    def run(self, values: Sequence[T]) -> list[R]:
+        """Submit and wait (blocking): the results in order; the first failed item's exception is raised."""
+        return [future.result() for future in self.submit(values)]
+
+    async def gather(self, values: Sequence[T]) -> list[R]:
+        """Submit and await without blocking the event loop; raises like :meth:`run`."""
+        futures = [asyncio.wrap_future(f) for f in self.submit(values)]
+        return list(await asyncio.gather(*futures))
+
+    # -- worker ---------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            deadline = time.monotonic() + self.max_wait
+            while len(batch) < self.max_batch:
+                remaining = deadline - time.monotonic()
+                try:
+                    item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True  # finish this batch, then leave: _STOP is queued after every item
+                    break
+                batch.append(item)
+            self._process([b for b in batch if isinstance(b, _Item)])
+
+    def _process(self, batch: list[_Item[T, R]]) -> None:
+        # Callers that gave up (a cancelled future) are skipped before the handler sees them.
+        live = [item for item in batch if item.future.set_running_or_notify_cancel()]
+        if not live:
+            return
+        try:
+            results = list(self.handle([item.value for item in live]))
+            if len(results) != len(live):
+                raise RuntimeError(f"handler returned {len(results)} results for {len(live)} items")
+        except Exception as exc:
+            if len(live) == 1:
+                live[0].future.set_exception(exc)
+                return
+            # One bad item must not fail the others: run each alone, so only the culprit fails.
+            log.debug("%s: batch of %d failed (%s); retrying one by one", self.name, len(live), exc)
+            for item in live:
+                try:
+                    (result,) = self.handle([item.value])
+                except Exception as single_exc:
+                    item.future.set_exception(single_exc)
+                else:
+                    item.future.set_result(result)
+            return
+        for item, result in zip(live, results, strict=True):
+            item.future.set_result(result)
