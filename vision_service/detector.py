@@ -8,11 +8,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vision_service.measurement import Detection
+
+if TYPE_CHECKING:
+    from vision_service.core.config import Settings
 
 # Never let Ultralytics reach for the network (weights, fonts, version checks).
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -72,6 +75,17 @@ class Detector:
         self.load_seconds: float | None = None
         self._model: object | None = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Detector:
+        """The detector the settings describe (not loaded yet)."""
+        return cls(
+            settings.model,
+            device=settings.device,
+            image_size=settings.image_size,
+            confidence=settings.confidence,
+            iou=settings.iou,
+        )
 
     @property
     def name(self) -> str:

@@ -27,13 +27,7 @@ from vision_service.pipeline import Pipeline
 
 def build_state(settings: Settings) -> ServiceState:
     """Wire detector, pipeline and metrics from settings (the model is not loaded yet)."""
-    detector = Detector(
-        settings.model,
-        device=settings.device,
-        image_size=settings.image_size,
-        confidence=settings.confidence,
-        iou=settings.iou,
-    )
+    detector = Detector.from_settings(settings)
     metrics_ = Metrics()
     metrics_.registry.register(GpuCollector())
     drift = DriftTracker.from_settings(settings)  # loads the baselines in VISION_BASELINE_DIR

@@ -47,13 +47,7 @@ def build_baseline(
     Raises :class:`ValueError` when no file could be used, and
     :class:`vision_service.detector.ModelLoadError` when the model cannot be loaded.
     """
-    detector = Detector(
-        settings.model,
-        device=settings.device,
-        image_size=settings.image_size,
-        confidence=settings.confidence,
-        iou=settings.iou,
-    )
+    detector = Detector.from_settings(settings)
     detector.load()
     pipeline = Pipeline(detector, analysis_size=settings.analysis_size, max_pending=1)
     frames: list[FrameSignals] = []
