@@ -6,7 +6,7 @@ MODEL ?= $(firstword $(wildcard ../shared/models/yolo11n.pt) yolo11n.pt)
 APT_PACKAGES = prometheus prometheus-alertmanager ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 \
 	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 
-.PHONY: install system-deps serve lint test bench k8s
+.PHONY: install system-deps node-deps serve lint test bench k8s
 
 install:
 	$(PYTHON) -m pip install -q torch==2.14.1 torchvision==0.29.1
@@ -26,7 +26,11 @@ lint:
 	ruff format --check .
 	mypy
 
-test: install system-deps lint
+# Test-only npm package: the Prometheus Operator's CRD schemas (tests/test_k8s.py).
+node-deps:
+	npm ci --prefix tests/k8s_validate --no-audit --no-fund --silent
+
+test: install system-deps node-deps lint
 	YOLO_OFFLINE=1 $(PYTHON) -m pytest -q
 
 bench:

@@ -3,8 +3,9 @@
 Both overlays are rendered with the kustomize built into kubectl (``kubectl kustomize``, exactly what
 ``kubectl apply -k`` applies). Built-in kinds are validated with kubernetes-validate against the
 Kubernetes 1.30 OpenAPI schemas in strict mode (unknown fields rejected); ServiceMonitor and
-PrometheusRule against the Prometheus Operator's CRD schemas (compose/k8s/schemas), also rejecting
-unknown fields as ``kubectl apply``'s strict field validation does. The PrometheusRule must carry the
+PrometheusRule against the Prometheus Operator's CRD schemas as compiled by the npm package
+``@kubernetes-models/prometheus-operator`` (tests/k8s_validate, installed by ``make test``: types,
+required fields, patterns such as durations). The PrometheusRule must carry the
 compose stack's rule groups unchanged and pass ``promtool check rules``; the dashboards must reach the
 Grafana sidecar verbatim. The settings the pods get are loaded by the service's own Settings class.
 """
@@ -24,7 +25,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
@@ -37,10 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "compose" / "k8s"
 OVERLAYS = ("cpu", "gpu")
 KUBERNETES_VERSION = "1.30"
-CRD_FILES = {
-    "ServiceMonitor": K8S / "schemas" / "monitoring.coreos.com_servicemonitors.yaml",
-    "PrometheusRule": K8S / "schemas" / "monitoring.coreos.com_prometheusrules.yaml",
-}
+CRD_KINDS = ("ServiceMonitor", "PrometheusRule")
+CRD_VALIDATOR = ROOT / "tests" / "k8s_validate"
 # kubectl apply stores the whole object in the last-applied-configuration annotation; annotations
 # are limited to 256 KiB in all, so a bigger dashboard ConfigMap would be refused.
 ANNOTATION_LIMIT = 256 * 1024
@@ -204,7 +202,7 @@ def test_dashboards_reach_the_grafana_sidecar_verbatim(rendered: dict[str, list[
 def test_builtin_kinds_validate_against_kubernetes_schemas_strictly(
     rendered: dict[str, list[Doc]], overlay: str
 ) -> None:
-    docs = [d for d in rendered[overlay] if d["kind"] not in CRD_FILES]
+    docs = [d for d in rendered[overlay] if d["kind"] not in CRD_KINDS]
     kinds = {d["kind"] for d in docs}
     assert {"StatefulSet", "Service", "ConfigMap", "HorizontalPodAutoscaler"} <= kinds
     for doc in docs:
@@ -226,61 +224,39 @@ def test_kubernetes_schema_check_rejects_a_misspelt_field(rendered: dict[str, li
         kubernetes_validate.validate(hpa, KUBERNETES_VERSION, strict=True)
 
 
-def strict_schema(schema: Any) -> Any:
-    """Reject unknown fields like kubectl's strict field validation: every object that lists its
-    properties and neither allows extra ones nor preserves unknown fields gets additionalProperties: false."""
-    if isinstance(schema, list):
-        return [strict_schema(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    result = {key: strict_schema(value) for key, value in schema.items()}
-    if isinstance(schema.get("pattern"), str) and schema["pattern"].startswith("^(?i)"):
-        # Go's RE2 takes a flag group after ^, Python (3.11+) only at the very start: same language.
-        result["pattern"] = "(?i)^" + schema["pattern"][len("^(?i)") :]
-    if (
-        "properties" in schema
-        and "additionalProperties" not in schema
-        and not schema.get("x-kubernetes-preserve-unknown-fields")
-    ):
-        result["additionalProperties"] = False
-    return result
-
-
-def crd_validator(kind: str) -> jsonschema.protocols.Validator:
-    crd = yaml.safe_load(CRD_FILES[kind].read_text())
-    assert crd["spec"]["names"]["kind"] == kind
-    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
-    schema = strict_schema(version["schema"]["openAPIV3Schema"])
-    jsonschema.Draft7Validator.check_schema(schema)
-    return jsonschema.Draft7Validator(schema)
-
-
-def crd_errors(doc: Doc) -> list[str]:
-    assert doc["apiVersion"] == "monitoring.coreos.com/v1"
-    return [f"{list(e.path)}: {e.message}" for e in crd_validator(doc["kind"]).iter_errors(doc)]
+def crd_errors(*docs: Doc) -> list[list[str]]:
+    """Each object's schema errors (empty: valid), from the operator's CRD schemas run by Node.js."""
+    script = CRD_VALIDATOR / "validate.mjs"
+    assert (CRD_VALIDATOR / "node_modules").is_dir(), f"run `npm ci --prefix {CRD_VALIDATOR}` (make test does)"
+    result = subprocess.run(
+        [_tool("node"), str(script)], input=json.dumps(docs), capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    errors: list[list[str]] = json.loads(result.stdout)
+    return errors
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_servicemonitor_and_prometheusrule_validate_against_the_operator_crds(
     rendered: dict[str, list[Doc]], overlay: str
 ) -> None:
-    for kind in CRD_FILES:
-        doc = one(rendered[overlay], kind)
-        assert crd_errors(doc) == []
+    assert crd_errors(*(one(rendered[overlay], kind) for kind in CRD_KINDS)) == [[], []]
 
 
 def test_crd_check_rejects_broken_monitoring_objects(rendered: dict[str, list[Doc]]) -> None:
-    monitor = copy.deepcopy(one(rendered["cpu"], "ServiceMonitor"))
-    monitor["spec"]["endpoints"][0]["interval"] = "15 seconds"  # not a Prometheus duration
-    assert any("interval" in error for error in crd_errors(monitor))
-    monitor = copy.deepcopy(one(rendered["cpu"], "ServiceMonitor"))
-    monitor["spec"]["endpoints"][0]["intervall"] = "15s"  # unknown field
-    assert crd_errors(monitor)
-    del monitor["spec"]["selector"]
-    assert any("selector" in error for error in crd_errors(monitor))
-    rule = copy.deepcopy(one(rendered["cpu"], "PrometheusRule"))
-    del rule["spec"]["groups"][0]["rules"][0]["expr"]
-    assert any("expr" in error for error in crd_errors(rule))
+    bad_interval = copy.deepcopy(one(rendered["cpu"], "ServiceMonitor"))
+    bad_interval["spec"]["endpoints"][0]["interval"] = "15 seconds"  # not a Prometheus duration
+    no_selector = copy.deepcopy(one(rendered["cpu"], "ServiceMonitor"))
+    del no_selector["spec"]["selector"]
+    no_expr = copy.deepcopy(one(rendered["cpu"], "PrometheusRule"))
+    del no_expr["spec"]["groups"][0]["rules"][0]["expr"]
+    bad_port = copy.deepcopy(one(rendered["cpu"], "ServiceMonitor"))
+    bad_port["spec"]["endpoints"][0]["port"] = 8000  # a port *name* is a string
+    errors = crd_errors(bad_interval, no_selector, no_expr, bad_port)
+    assert any("interval" in e for e in errors[0]), errors[0]
+    assert any("selector" in e for e in errors[1]), errors[1]
+    assert any("expr" in e for e in errors[2]), errors[2]
+    assert any("port" in e for e in errors[3]), errors[3]
 
 
 # --- the workload ----------------------------------------------------------------------------
@@ -553,6 +529,6 @@ def test_release_label_patch_in_the_docs_relabels_servicemonitor_and_rules(tmp_p
     docs = kustomize(tmp_path)
     release = re.search(r"value: (\S+)", snippet)
     assert release
-    for kind in CRD_FILES:
+    for kind in CRD_KINDS:
         assert one(docs, kind)["metadata"]["labels"]["release"] == release.group(1)
     assert "release" not in one(docs, "StatefulSet")["metadata"]["labels"]
