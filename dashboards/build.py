@@ -98,6 +98,22 @@ def _steps(*steps: tuple[float | None, str]) -> Any:
     )
 
 
+def _panel(builder: Any, title: str, description: str, *, w: int, h: int, unit: str | None = None) -> Any:
+    """What every panel has: title, the operator's description, the data source variable and its size."""
+    panel = builder.title(title).description(description).datasource(DATASOURCE)
+    if unit is not None:
+        panel = panel.unit(unit)
+    return panel.span(w).height(h)
+
+
+def _options(panel: Any, **options: Any) -> Any:
+    """Call the builder method of each option that is set (``thresholds=steps`` -> ``panel.thresholds(steps)``)."""
+    for name, value in options.items():
+        if value is not None:
+            panel = getattr(panel, name)(value)
+    return panel
+
+
 def ts(
     title: str,
     description: str,
@@ -114,23 +130,14 @@ def ts(
 ) -> Any:
     """A time series; targets whose legend starts with 'alert threshold' / 'watch' are drawn dashed."""
     panel = (
-        timeseries.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .unit(unit)
-        .span(w)
-        .height(h)
+        _panel(timeseries.Panel(), title, description, w=w, h=h, unit=unit)
         .legend(_legend())
         .tooltip(_tooltip())
         .line_width(2)
         .fill_opacity(10 if not stacked else 60)
         .span_nulls(False)
     )
-    if minimum is not None:
-        panel = panel.min(minimum)
-    if maximum is not None:
-        panel = panel.max(maximum)
+    panel = _options(panel, min=minimum, max=maximum)
     if log:
         panel = panel.scale_distribution(ScaleDistributionConfig().type(common.ScaleDistribution.LOG).log(10))
     if stacked:
@@ -146,12 +153,7 @@ def heat(title: str, description: str, metric: str, *, unit: str, log: bool = Fa
     if log:
         y_axis = y_axis.scale_distribution(ScaleDistributionConfig().type(common.ScaleDistribution.LOG).log(10))
     panel = (
-        heatmap.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .span(w)
-        .height(h)
+        _panel(heatmap.Panel(), title, description, w=w, h=h)
         .calculate(False)
         .rows_frame(heatmap.RowsHeatmapOptions().layout(common.HeatmapCellLayout.LE))
         .color(heatmap.HeatmapColorOptions().mode(heatmap_models.HeatmapColorMode.SCHEME).scheme("Oranges").steps(64))
@@ -183,24 +185,12 @@ def stat_panel(
     decimals: float | None = None,
 ) -> Any:
     panel = (
-        stat.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .unit(unit)
-        .span(w)
-        .height(h)
+        _panel(stat.Panel(), title, description, w=w, h=h, unit=unit)
         .color_mode(common.BigValueColorMode.BACKGROUND)
         .graph_mode(common.BigValueGraphMode.AREA)
         .reduce_options(ReduceDataOptions().calcs(["lastNotNull"]).values(False))
     )
-    if steps is not None:
-        panel = panel.thresholds(steps)
-    if mappings:
-        panel = panel.mappings(mappings)
-    if decimals is not None:
-        panel = panel.decimals(decimals)
-    return _targets(panel, queries)
+    return _targets(_options(panel, thresholds=steps, mappings=mappings or None, decimals=decimals), queries)
 
 
 def bars(
@@ -217,26 +207,13 @@ def bars(
     decimals: float | None = None,
 ) -> Any:
     panel = (
-        bargauge.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .unit(unit)
-        .span(w)
-        .height(h)
+        _panel(bargauge.Panel(), title, description, w=w, h=h, unit=unit)
         .orientation(common.VizOrientation.HORIZONTAL)
         .display_mode(common.BarGaugeDisplayMode.GRADIENT)
         .show_unfilled(True)
         .reduce_options(ReduceDataOptions().calcs(["lastNotNull"]).values(False))
     )
-    if steps is not None:
-        panel = panel.thresholds(steps)
-    if minimum is not None:
-        panel = panel.min(minimum)
-    if maximum is not None:
-        panel = panel.max(maximum)
-    if decimals is not None:
-        panel = panel.decimals(decimals)
+    panel = _options(panel, thresholds=steps, min=minimum, max=maximum, decimals=decimals)
     return _targets(panel, queries)
 
 
@@ -255,16 +232,7 @@ def table_panel(
     merge: bool = False,
 ) -> Any:
     """Instant queries as a table; with ``merge`` the queries are joined on their common labels."""
-    panel = (
-        table.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .span(w)
-        .height(h)
-        .align(common.FieldTextAlignment.AUTO)
-        .inspect(False)
-    )
+    panel = _panel(table.Panel(), title, description, w=w, h=h).align(common.FieldTextAlignment.AUTO).inspect(False)
     if merge:
         panel = panel.with_transformation(model.DataTransformerConfig(id_val="merge", options={}))
     panel = panel.with_transformation(

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -30,7 +31,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from ultralytics.utils import ASSETS
 
 from quality.simulate import low_light
-from tests.infra import free_port
+from tests.infra import free_port, stop_process
+from vision_service.api.main import build_state
+from vision_service.api.state import ServiceState
+from vision_service.cameras.manager import CameraManager
+from vision_service.core.config import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, with python3-gi and the GStreamer RTSP server
@@ -157,12 +162,7 @@ class RtspServer:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         if proc.stdout is not None:
             proc.stdout.close()
 
@@ -221,12 +221,7 @@ def mjpeg_server(frames: Path, log: Path, *, fps: int = 5) -> Iterator[str]:
     try:
         yield f"127.0.0.1:{port}/cam.mjpg"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 class StallingServer:
@@ -311,3 +306,22 @@ def parse_samples(text: str) -> Samples:
 
 def sample(samples: Samples, name: str, **labels: str) -> float | None:
     return samples.get((name, tuple(sorted(labels.items()))))
+
+
+def ready_state(settings: Settings) -> ServiceState:
+    """The service's state with its real model loaded: camera frames go through detection, as in production."""
+    state = build_state(settings)
+    state.load_model()
+    assert state.ready, state.load_error
+    return state
+
+
+@contextmanager
+def running_manager(state: ServiceState, **options: Any) -> Iterator[CameraManager]:
+    """A started camera manager on ``state``; on exit every camera is removed and the manager stopped."""
+    manager = CameraManager(state.pipeline, state.metrics, state.sources, **options)
+    manager.start()
+    yield manager
+    for camera_id in manager.ids():
+        manager.remove(camera_id)
+    manager.stop()

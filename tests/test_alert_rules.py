@@ -24,6 +24,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.infra import stop_process
+
 ROOT = Path(__file__).resolve().parents[1]
 RULES_DIR = ROOT / "compose" / "prometheus" / "rules"
 PROMTOOL_TESTS_DIR = ROOT / "compose" / "prometheus" / "tests"
@@ -334,9 +336,4 @@ def test_alertmanager_inhibits_no_detections_while_camera_down(tmp_path: Path) -
             time.sleep(0.2)
         assert states == expected
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)

@@ -19,6 +19,8 @@ from tests.streams import (
     open_fd_count,
     os_thread_count,
     parse_samples,
+    ready_state,
+    running_manager,
     street_video,
 )
 from vision_service.api.main import build_state, create_app
@@ -95,11 +97,7 @@ def test_reserved_sources_stay_when_a_camera_of_that_name_goes(tmp_path: Path) -
 
 @pytest.fixture(scope="module")
 def loaded_state(model_path: str) -> ServiceState:
-    """A service with the real model loaded: camera frames go through detection, as in production."""
-    state = build_state(Settings(model=model_path, device="cpu"))
-    state.load_model()
-    assert state.ready, state.load_error
-    return state
+    return ready_state(Settings(model=model_path, device="cpu"))
 
 
 @pytest.fixture(scope="module")
@@ -110,19 +108,8 @@ def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture()
 def fast_manager(loaded_state: ServiceState) -> Iterator[CameraManager]:
     """A manager with a 1 s camera timeout and quick retries."""
-    manager = CameraManager(
-        loaded_state.pipeline,
-        loaded_state.metrics,
-        loaded_state.sources,
-        timeout=TIMEOUT,
-        reconnect_min=0.1,
-        reconnect_max=0.3,
-    )
-    manager.start()
-    yield manager
-    for camera_id in manager.ids():
-        manager.remove(camera_id)
-    manager.stop()
+    with running_manager(loaded_state, timeout=TIMEOUT, reconnect_min=0.1, reconnect_max=0.3) as manager:
+        yield manager
 
 
 def settled(count: Callable[[], int]) -> int:

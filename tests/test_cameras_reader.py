@@ -20,11 +20,12 @@ from tests.streams import (
     camera_threads,
     day_night_frames,
     parse_samples,
+    ready_state,
+    running_manager,
     sample,
     street_video,
     write_frames,
 )
-from vision_service.api.main import build_state
 from vision_service.api.state import ServiceState
 from vision_service.cameras.manager import CameraManager
 from vision_service.cameras.reader import Backoff, Frame, LatestFrame
@@ -36,27 +37,13 @@ BACKOFF_MAX = 1.0
 
 @pytest.fixture(scope="module")
 def state(model_path: str) -> ServiceState:
-    state = build_state(Settings(model=model_path, device="cpu"))
-    state.load_model()
-    assert state.ready, state.load_error
-    return state
+    return ready_state(Settings(model=model_path, device="cpu"))
 
 
 @pytest.fixture()
 def manager(state: ServiceState) -> Iterator[CameraManager]:
-    manager = CameraManager(
-        state.pipeline,
-        state.metrics,
-        state.sources,
-        timeout=TIMEOUT,
-        reconnect_min=0.25,
-        reconnect_max=BACKOFF_MAX,
-    )
-    manager.start()
-    yield manager
-    for camera_id in manager.ids():
-        manager.remove(camera_id)
-    manager.stop()
+    with running_manager(state, timeout=TIMEOUT, reconnect_min=0.25, reconnect_max=BACKOFF_MAX) as manager:
+        yield manager
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from tests.infra import wait_for
-from tests.streams import photographs, write_video
-from vision_service.api.main import build_state
+from tests.streams import photographs, ready_state, running_manager, write_video
 from vision_service.api.state import ServiceState
 from vision_service.cameras.manager import CameraManager
 from vision_service.cameras.reader import Frame
@@ -20,20 +19,13 @@ from vision_service.core.config import Settings
 
 @pytest.fixture(scope="module")
 def state(model_path: str) -> ServiceState:
-    state = build_state(Settings(model=model_path, device="cpu", max_pending_frames=4))
-    state.load_model()
-    assert state.ready, state.load_error
-    return state
+    return ready_state(Settings(model=model_path, device="cpu", max_pending_frames=4))
 
 
 @pytest.fixture()
 def manager(state: ServiceState) -> Iterator[CameraManager]:
-    manager = CameraManager(state.pipeline, state.metrics, state.sources, timeout=2.0)
-    manager.start()
-    yield manager
-    for camera_id in manager.ids():
-        manager.remove(camera_id)
-    manager.stop()
+    with running_manager(state, timeout=2.0) as manager:
+        yield manager
 
 
 @pytest.fixture(scope="module")
@@ -82,19 +74,18 @@ def test_scheduler_serves_cameras_in_turn_and_drops_when_admission_is_full(
     for feed in feeds:
         feed.slot.put(Frame(photo, 0.0))
     feeds[0].slot.put(Frame(photo, 0.0))  # replaced: only one frame waits per camera
-    served = []
-    while (picked := scheduler.next_frame()) is not None:
-        served.append(picked[0].camera_id)
-    assert served == ["rr-0", "rr-1", "rr-2"]
+    assert [feed.camera_id for feed, _ in scheduler.next_round()] == ["rr-0", "rr-1", "rr-2"]
+    assert scheduler.next_round() == []  # each slot was emptied
     feeds[2].slot.put(Frame(photo, 0.0))
     feeds[0].slot.put(Frame(photo, 0.0))
-    assert [scheduler.next_frame()[0].camera_id for _ in range(2)] == ["rr-0", "rr-2"]  # type: ignore[index]
+    # The camera served first last round goes after the others this time.
+    assert [feed.camera_id for feed, _ in scheduler.next_round()] == ["rr-2", "rr-0"]
 
     # Uploads hold every admission slot: the camera frame is dropped at once, not queued.
     with state.pipeline.admit(state.pipeline.max_pending):
-        scheduler.process(feeds[1], Frame(photo, 0.0))
+        scheduler.process_round([(feeds[1], Frame(photo, 0.0))])
     assert feeds[1].stats.counts == {"processed": 0, "dropped": 1, "failed": 0}
-    scheduler.process(feeds[1], Frame(np.ascontiguousarray(photo), 0.0))
+    scheduler.process_round([(feeds[1], Frame(np.ascontiguousarray(photo), 0.0))])
     assert feeds[1].stats.counts["processed"] == 1
     for feed in feeds:
         feed.stats.close()

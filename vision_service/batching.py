@@ -1,8 +1,8 @@
 """Dynamic micro-batching: items from many callers, collected into one handler call on one thread.
 
 A single worker thread owns the handler (the detector). Callers :meth:`MicroBatcher.submit`
-items and get one :class:`concurrent.futures.Future` per item; async code awaits them with
-:meth:`MicroBatcher.gather` without blocking the event loop.
+items and get one :class:`concurrent.futures.Future` per item (async code wraps them with
+:func:`asyncio.wrap_future`, as :meth:`vision_service.pipeline.Pipeline.gather` does).
 
 **Collection rule.** The worker blocks for the first item, then keeps taking items until it has
 ``max_batch`` of them or ``max_wait`` seconds have passed since that first item was taken,
@@ -19,7 +19,6 @@ already queued (drain), then joins it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import queue
 import threading
@@ -122,15 +121,6 @@ class MicroBatcher(Generic[T, R]):
             for item in items:
                 self._queue.put(item)
         return [item.future for item in items]
-
-    def run(self, values: Sequence[T]) -> list[R]:
-        """Submit and wait (blocking): the results in order; the first failed item's exception is raised."""
-        return [future.result() for future in self.submit(values)]
-
-    async def gather(self, values: Sequence[T]) -> list[R]:
-        """Submit and await without blocking the event loop; raises like :meth:`run`."""
-        futures = [asyncio.wrap_future(f) for f in self.submit(values)]
-        return list(await asyncio.gather(*futures))
 
     # -- worker ---------------------------------------------------------------------------------
 

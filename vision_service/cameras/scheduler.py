@@ -86,21 +86,6 @@ class Scheduler:
                 continue
             self.process_round(picked)
 
-    def next_frame(self) -> tuple[Feed, Frame] | None:
-        """The next feed after the last one served that has a frame, and that frame (taken)."""
-        feeds = list(self._feeds())
-        if not feeds:
-            return None
-        ids = [f.camera_id for f in feeds]
-        start = ids.index(self._last) + 1 if self._last in ids else 0
-        for offset in range(len(feeds)):
-            feed = feeds[(start + offset) % len(feeds)]
-            frame = feed.slot.take()
-            if frame is not None:
-                self._last = feed.camera_id
-                return feed, frame
-        return None
-
     def next_round(self) -> list[tuple[Feed, Frame]]:
         """Every feed's waiting frame (taken), in round-robin order after the one served first last time.
 
@@ -120,10 +105,6 @@ class Scheduler:
         if picked:
             self._last = picked[0][0].camera_id
         return picked
-
-    def process(self, feed: Feed, frame: Frame) -> None:
-        """Send one frame through the pipeline and count the outcome."""
-        self.process_round([(feed, frame)])
 
     def process_round(self, picked: Sequence[tuple[Feed, Frame]]) -> None:
         """Admit what fits, send the admitted frames as one submission, count every outcome."""
