@@ -85,9 +85,7 @@ def settings(model_path: str) -> Settings:
     )
 
 
-@pytest.fixture(scope="session")
-def client(settings: Settings) -> Iterator[TestClient]:
-    """One app with the model loaded and warm, shared by the API tests."""
+def _loaded_client(settings: Settings) -> Iterator[TestClient]:
     from vision_service.api.main import create_app
 
     app = create_app(settings, load_model=False)
@@ -95,3 +93,24 @@ def client(settings: Settings) -> Iterator[TestClient]:
     assert app.state.service.ready, app.state.service.load_error
     with TestClient(app) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def client(settings: Settings) -> Iterator[TestClient]:
+    """One app with the model loaded and warm, shared by the API tests."""
+    yield from _loaded_client(settings)
+
+
+@pytest.fixture(scope="session")
+def device_client(settings: Settings) -> Iterator[TestClient]:
+    """The same app with the device path forced on: uploads decode with torchvision, not Pillow.
+
+    On CUDA that is nvJPEG; here it is the same code on the CPU.
+    """
+    yield from _loaded_client(settings.model_copy(update={"device_path": "on"}))
+
+
+@pytest.fixture(params=["client", "device_client"])
+def each_client(request: pytest.FixtureRequest) -> TestClient:
+    """Runs a test against both upload paths: Ultralytics' (CPU decode) and the device path."""
+    return request.getfixturevalue(request.param)

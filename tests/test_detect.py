@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from quality.simulate import low_light
-from tests.conftest import REAL_WEIGHTS, encode_jpeg
+from tests.conftest import REAL_WEIGHTS, encode_jpeg, encode_png
 
 QUALITY_FIELDS = {"brightness", "contrast", "sharpness", "noise_sigma", "underexposed_ratio", "overexposed_ratio"}
 
@@ -102,8 +102,8 @@ def test_bad_uploads_get_a_json_error_and_are_counted(
     assert client.get("/healthz").status_code == 200
 
 
-def test_truncated_jpeg_is_refused(client: TestClient, bus_bytes: bytes) -> None:
-    response = client.post("/v1/detect", content=bus_bytes[:20000], headers={"content-type": "image/jpeg"})
+def test_truncated_jpeg_is_refused(each_client: TestClient, bus_bytes: bytes) -> None:
+    response = each_client.post("/v1/detect", content=bus_bytes[:20000], headers={"content-type": "image/jpeg"})
     assert response.status_code == 400
     assert response.json()["error"] == "corrupt_image"
 
@@ -129,14 +129,17 @@ def test_multipart_without_image_field(client: TestClient, bus_bytes: bytes) -> 
     assert response.json()["error"] == "missing_field"
 
 
-def test_batch_one_bad_image_fails_alone(client: TestClient, bus_bytes: bytes, zidane_bgr: np.ndarray) -> None:
+def test_batch_one_bad_image_fails_alone(each_client: TestClient, bus_bytes: bytes, zidane_bgr: np.ndarray) -> None:
+    client = each_client
     files = [
         ("image", ("bus.jpg", bus_bytes, "image/jpeg")),
         ("image", ("broken.jpg", bus_bytes[:5000], "image/jpeg")),
         ("image", ("zidane.jpg", encode_jpeg(zidane_bgr), "image/jpeg")),
     ]
+    before = rejected(client, "cam-b", "corrupt_image")
     response = client.post("/v1/detect/batch?source=cam-b", files=files)
     assert response.status_code == 200, response.text
+    assert rejected(client, "cam-b", "corrupt_image") == before + 1
     body = response.json()
     assert (body["processed"], body["failed"]) == (2, 1)
     ok = [r for r in body["results"] if r["ok"]]
@@ -152,3 +155,26 @@ def test_batch_refuses_more_images_than_allowed(client: TestClient, bus_bgr: np.
     response = client.post("/v1/detect/batch", files=files)
     assert response.status_code in (400, 413)
     assert response.json()["error"] in ("too_many_images", "malformed_request")
+
+
+def test_device_path_uploads_give_the_same_answer_as_the_cpu_path(
+    client: TestClient, device_client: TestClient, bus_bytes: bytes, zidane_bgr: np.ndarray
+) -> None:
+    """VISION_DEVICE_PATH=on decodes uploads with torchvision and keeps them on the model's device."""
+    files = [
+        ("image", ("bus.jpg", bus_bytes, "image/jpeg")),
+        ("image", ("zidane.png", encode_png(zidane_bgr), "image/png")),
+    ]
+    cpu = client.post("/v1/detect/batch", files=files).json()["results"]
+    device = device_client.post("/v1/detect/batch", files=files).json()["results"]
+    for got, expected in zip(device, cpu, strict=True):
+        assert got["ok"] and expected["ok"]
+        assert got["image"] == expected["image"]
+        assert [d["class_name"] for d in got["detections"]] == [d["class_name"] for d in expected["detections"]]
+        for a, b in zip(got["detections"], expected["detections"], strict=True):
+            assert np.allclose(a["box_xyxy"], b["box_xyxy"], atol=3.0)
+        for name in ("brightness", "contrast", "underexposed_ratio", "overexposed_ratio"):
+            assert got["quality"][name] == pytest.approx(expected["quality"][name], abs=1e-3), name
+        for name in ("sharpness", "noise_sigma"):
+            assert got["quality"][name] == pytest.approx(expected["quality"][name], rel=0.02), name
+        assert got["timings_ms"]["decode"] > 0

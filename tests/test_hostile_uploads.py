@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from urllib3 import encode_multipart_formdata
 
 from tests.conftest import encode_jpeg, encode_png, pil_bytes
 from tests.test_decode import png_header_only
@@ -78,6 +79,12 @@ def zipped(data: bytes) -> bytes:
     return out.getvalue()
 
 
+def cut_form(bgr: np.ndarray, content_type: str | None = None) -> dict:
+    """A one-image multipart body without its closing boundary (a client that died mid-upload)."""
+    body, form_type = encode_multipart_formdata([("image", ("bus.jpg", encode_jpeg(bgr), "image/jpeg"))])
+    return raw(body[: -len(b"--\r\n") - 40], content_type or form_type)
+
+
 def multipart(fields: list[tuple[str, tuple[str, bytes, str] | str]]) -> dict:
     """multipart/form-data with file parts and plain text parts (no filename), in order."""
     return {"files": [(name, value if isinstance(value, tuple) else (None, value)) for name, value in fields]}
@@ -131,6 +138,11 @@ CASES: dict[str, Case] = {
     "multipart without the image field": Case(
         lambda b, s: multipart([("photo", ("bus.jpg", encode_jpeg(b), "image/jpeg"))]), 400, "missing_field"
     ),
+    "multipart cut before its closing boundary": Case(lambda b, s: cut_form(b), 400, "malformed_request"),
+    "multipart without a boundary": Case(lambda b, s: cut_form(b, "multipart/form-data"), 400, "malformed_request"),
+    "two images to the one-image route": Case(
+        lambda b, s: multipart([("image", ("a.jpg", encode_jpeg(b), "image/jpeg"))] * 2), 413, "too_many_images"
+    ),
     "multipart image as text field": Case(lambda b, s: multipart([("image", "not a file")]), 400, "malformed_request"),
     "huge multipart field name": Case(
         lambda b, s: multipart(
@@ -170,7 +182,8 @@ def test_the_battery_has_at_least_thirty_kinds() -> None:
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_hostile_upload(client: TestClient, settings: Settings, bus_bgr: np.ndarray, name: str) -> None:
+def test_hostile_upload(each_client: TestClient, settings: Settings, bus_bgr: np.ndarray, name: str) -> None:
+    client = each_client
     case = CASES[name]
     outcome, reason = ("processed", "none") if case.reason is None else ("rejected", case.reason)
     before = images_total(client, outcome, reason)
@@ -187,7 +200,8 @@ def test_hostile_upload(client: TestClient, settings: Settings, bus_bgr: np.ndar
     assert client.get("/healthz").status_code == 200
 
 
-def test_service_still_answers_normally_after_the_battery(client: TestClient, bus_bytes: bytes) -> None:
+def test_service_still_answers_normally_after_the_battery(each_client: TestClient, bus_bytes: bytes) -> None:
+    client = each_client
     for name, case in CASES.items():
         if case.reason is not None:
             assert (

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from tests.conftest import encode_jpeg
 from tests.infra import vision_service
@@ -40,6 +41,18 @@ def test_every_frame_reaches_every_sink_with_its_source(bus_bgr: np.ndarray, zid
     assert (out[0].width, out[0].height) == (810, 1080)
     assert out[0].times.decode == 0.002
     assert out[0].quality.brightness != out[1].quality.brightness
+
+
+def test_a_device_decoded_frame_on_the_cpu_path_is_measured_like_its_pixels(bus_bgr: np.ndarray) -> None:
+    # A frame may carry a device-decoded RGB tensor; Ultralytics' path measures its pixels the same.
+    detector = Detector("yolo11n.yaml", device="cpu", image_size=320)
+    detector.load()
+    pipeline = Pipeline(detector)
+    rgb_chw = torch.from_numpy(np.ascontiguousarray(bus_bgr[:, :, ::-1])).permute(2, 0, 1)
+    from_tensor, from_array = pipeline.process([PendingFrame(rgb_chw, "cam-a"), PendingFrame(bus_bgr, "cam-a")])
+    assert (from_tensor.width, from_tensor.height) == (810, 1080)
+    assert from_tensor.quality == from_array.quality
+    assert [d.box_xyxy for d in from_tensor.detections] == [d.box_xyxy for d in from_array.detections]
 
 
 def test_saturated_service_answers_503_with_retry_after(tmp_path: Path, model_path: str, bus_bgr: np.ndarray) -> None:

@@ -1,4 +1,8 @@
-"""Uploads stream in under limits: oversized bodies are cut off early, stalled ones time out."""
+"""Uploads stream in under limits: oversized bodies are cut off early, stalled ones time out.
+
+Multipart forms give back every image byte for byte, whatever the image bytes contain, and
+refuse malformed or oversized forms with a named reason.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from urllib3 import encode_multipart_formdata
 
 from tests.conftest import encode_jpeg
 from tests.infra import http_status, vision_service
+from vision_service.api.upload import MAX_TEXT_FIELD_BYTES, MAX_TEXT_FIELDS, parse_multipart
+from vision_service.errors import InputError, Reason
 
 LIMIT = 1_000_000
 
@@ -115,3 +124,63 @@ def test_api_key_guards_detection_but_not_health(tmp_path: Path, model_path: str
         assert client.get("/healthz").status_code == 200
         assert client.get("/metrics").status_code == 200
         assert 'reason="unauthorized"' in client.get("/metrics").text
+
+
+BOUNDARY = "vision-test-boundary"
+
+
+def form(fields: list[tuple[str, bytes | str]]) -> tuple[bytes, str]:
+    """A multipart body from urllib3's encoder: bytes values become file parts, str values text."""
+    encoded = [
+        (name, (f"{i}.jpg", value, "image/jpeg") if isinstance(value, bytes) else value)
+        for i, (name, value) in enumerate(fields)
+    ]
+    return encode_multipart_formdata(encoded)
+
+
+def refused(body: bytes, content_type: str, *, max_images: int = 8) -> Reason:
+    with pytest.raises(InputError) as error:
+        parse_multipart(body, content_type, max_images=max_images)
+    return error.value.reason
+
+
+def test_a_form_gives_back_its_images_in_order_and_the_source(bus_bytes: bytes, bus_bgr: np.ndarray) -> None:
+    small = encode_jpeg(bus_bgr[:100, :100])
+    body, content_type = form([("image", bus_bytes), ("thumbnail", small), ("source", "cam-a"), ("image", small)])
+    upload = parse_multipart(body, content_type, max_images=8)
+    assert upload.images == [bus_bytes, small]  # the unrelated file field is skipped
+    assert upload.source == "cam-a"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.binary(max_size=3000), st.integers(0, len(BOUNDARY) - 1)), min_size=1, max_size=5))
+def test_image_bytes_round_trip_whatever_they_contain(images: list[tuple[bytes, int]]) -> None:
+    # Ending the data with a prefix of the boundary makes the parser hand it over in pieces.
+    blobs = [blob + b"\r\n--" + BOUNDARY.encode()[:cut] for blob, cut in images]
+    body, content_type = encode_multipart_formdata(
+        [("image", (f"{i}.jpg", blob, "image/jpeg")) for i, blob in enumerate(blobs)], boundary=BOUNDARY
+    )
+    assert parse_multipart(body, content_type, max_images=8).images == blobs
+
+
+def test_malformed_forms_are_refused_with_a_reason(bus_bytes: bytes) -> None:
+    body, content_type = form([("image", bus_bytes)])
+    assert refused(body[: len(body) // 2], content_type) is Reason.MALFORMED_REQUEST  # cut short
+    assert refused(body[:-10], content_type) is Reason.MALFORMED_REQUEST  # no closing boundary
+    assert refused(body, "multipart/form-data") is Reason.MALFORMED_REQUEST  # no boundary parameter
+    assert refused(b"", content_type) is Reason.EMPTY
+    assert refused(b"not a form at all", content_type) is Reason.MALFORMED_REQUEST
+    text_image, text_type = form([("image", "not a file")])
+    assert refused(text_image, text_type) is Reason.MALFORMED_REQUEST
+    nameless = body.replace(b'name="image"; ', b"")
+    assert refused(nameless, content_type) is Reason.MALFORMED_REQUEST
+
+
+def test_forms_over_their_limits_are_refused(bus_bytes: bytes) -> None:
+    assert refused(*form([("image", bus_bytes)] * 3), max_images=2) is Reason.TOO_MANY_IMAGES
+    many = [(f"f{i}", "v") for i in range(MAX_TEXT_FIELDS + 1)]
+    assert refused(*form([*many, ("image", bus_bytes)])) is Reason.MALFORMED_REQUEST
+    assert (
+        refused(*form([("source", "x" * (MAX_TEXT_FIELD_BYTES + 1)), ("image", bus_bytes)])) is Reason.MALFORMED_REQUEST
+    )
+    assert refused(*form([("note", "v"), ("thumbnail", bus_bytes)])) is Reason.MISSING_FIELD

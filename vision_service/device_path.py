@@ -6,8 +6,9 @@ the device from the JPEG decode onwards and copies back only boxes and numbers:
 
 1. **decode** (:meth:`DevicePath.decode`): JPEG bytes -> ``(3, H, W)`` uint8 RGB with
    ``torchvision.io.decode_jpeg`` on the device (nvJPEG on CUDA, a batched call for a list);
-   other formats, and JPEGs whose EXIF orientation needs a turn (nvJPEG ignores EXIF), go through
-   :func:`vision_service.decode.decode_image` on the CPU and are uploaded. Host frames (camera
+   other formats, truncated JPEGs, and JPEGs whose EXIF orientation needs a turn (nvJPEG ignores
+   EXIF), go through :func:`vision_service.decode.decode_image` on the CPU and are uploaded.
+   The upload routes decode this way whenever the device path is on. Host frames (camera
    frames, decoded uploads) are uploaded by :meth:`DevicePath.upload` (pinned memory,
    ``non_blocking``, on CUDA).
 2. **quality** from those same tensors: :func:`quality.measure_batch_tensor` (RGB, NCHW).
@@ -36,13 +37,14 @@ import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 import quality
 from quality.report import QualityReport
-from vision_service.decode import decode_image
+from vision_service.decode import MIN_SIDE, decode_image
+from vision_service.errors import InputError
 from vision_service.measurement import Detection
 
 if TYPE_CHECKING:
@@ -57,6 +59,9 @@ MAX_DETECTIONS = 300
 #: Ultralytics' cap of candidate boxes per image fed to NMS (the highest scores are kept).
 MAX_NMS_CANDIDATES = 30000
 _JPEG_MAGIC = b"\xff\xd8\xff"
+_JPEG_END = b"\xff\xd9"
+# Some encoders pad a few bytes after the end-of-image marker; more than this goes to the CPU decoder.
+_JPEG_TAIL_SLACK = 32
 
 
 @dataclass(frozen=True)
@@ -161,34 +166,36 @@ class DevicePath:
             host = host.pin_memory()
         return host.to(self.device, non_blocking=True).permute(2, 0, 1).flip(0)
 
-    def decode(self, data: Sequence[bytes], *, max_bytes: int, max_pixels: int) -> list[torch.Tensor]:
-        """Image bytes -> ``(3, H, W)`` RGB uint8 device tensors; JPEGs decode on the device.
+    def decode(self, data: Sequence[bytes], *, max_bytes: int, max_pixels: int) -> list[torch.Tensor | InputError]:
+        """Image bytes -> ``(3, H, W)`` RGB uint8 device tensors, or the error naming each bad image.
 
-        Every image's header is first checked by :func:`vision_service.decode.decode_image`'s
-        rules (size, pixel limit, format); bad input raises :class:`~vision_service.errors.InputError`.
+        JPEGs that pass :func:`device_decodable` are decoded together in one batched
+        ``decode_jpeg`` call on the device; everything else goes through the strict CPU decoder
+        (:func:`vision_service.decode.decode_image`) and is uploaded. One bad image yields its
+        own :class:`~vision_service.errors.InputError` and never fails the others.
         """
         import torch
-        from PIL import Image
         from torchvision.io import ImageReadMode, decode_jpeg
 
-        out: list[torch.Tensor | None] = [None] * len(data)
-        jpegs: list[int] = []
-        for index, blob in enumerate(data):
-            if blob[:3] == _JPEG_MAGIC and _header_ok(blob, max_bytes, max_pixels, Image):
-                jpegs.append(index)
-            else:  # other formats, rotated or suspicious JPEGs: the strict CPU decoder decides
-                out[index] = self.upload(decode_image(blob, max_bytes=max_bytes, max_pixels=max_pixels).pixels)
+        out: list[torch.Tensor | InputError | None] = [None] * len(data)
+        jpegs = [i for i, blob in enumerate(data) if device_decodable(blob, max_bytes, max_pixels)]
         if jpegs:
             encoded = [torch.frombuffer(bytearray(data[i]), dtype=torch.uint8) for i in jpegs]
             try:
-                decoded = decode_jpeg(encoded, mode=ImageReadMode.RGB, device=self.device)
-            except RuntimeError:  # one corrupt JPEG fails a batched decode: let the CPU decoder name it
-                decoded = [
-                    self.upload(decode_image(data[i], max_bytes=max_bytes, max_pixels=max_pixels).pixels) for i in jpegs
-                ]
+                decoded: list[torch.Tensor | None] = list(
+                    decode_jpeg(encoded, mode=ImageReadMode.RGB, device=self.device)
+                )
+            except RuntimeError:  # one undecodable JPEG fails the batched call: the CPU decoder names it
+                decoded = [None] * len(jpegs)
             for index, image in zip(jpegs, decoded, strict=True):
                 out[index] = image
-        return [image for image in out if image is not None]
+        for index, blob in enumerate(data):
+            if out[index] is None:
+                try:
+                    out[index] = self.upload(decode_image(blob, max_bytes=max_bytes, max_pixels=max_pixels).pixels)
+                except InputError as exc:
+                    out[index] = exc
+        return [item for item in out if item is not None]
 
     # -- the pass ---------------------------------------------------------------------------------
 
@@ -355,16 +362,22 @@ class DevicePath:
         return boxes, scores[kept], labels[kept], owner
 
 
-def _header_ok(blob: bytes, max_bytes: int, max_pixels: int, image_module: Any) -> bool:
-    """True when a JPEG's header passes the limits and needs no EXIF turn: safe to decode on the device."""
+def device_decodable(blob: bytes, max_bytes: int, max_pixels: int) -> bool:
+    """True for a JPEG that is safe to hand to ``decode_jpeg`` on the device.
+
+    That is: within ``max_bytes``, a complete file (the end-of-image marker ``FF D9`` is present,
+    so a truncated upload is refused by the strict CPU decoder instead of being decoded, possibly
+    into grey rows, by nvJPEG), a header within the pixel limit and the minimum side, grey or RGB
+    (not CMYK), and no EXIF turn to apply (nvJPEG ignores EXIF). Reads only the header.
+    """
     import io
 
-    from vision_service.decode import MIN_SIDE
+    from PIL import Image
 
-    if len(blob) > max_bytes:
+    if blob[:3] != _JPEG_MAGIC or len(blob) > max_bytes or _JPEG_END not in blob[-_JPEG_TAIL_SLACK:]:
         return False
     try:
-        with image_module.open(io.BytesIO(blob)) as image:
+        with Image.open(io.BytesIO(blob)) as image:
             width, height = image.size
             upright = image.getexif().get(0x0112, 1) == 1
             gray_or_rgb = image.mode in ("L", "RGB")

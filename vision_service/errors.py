@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     """Why an input was refused. The value is the JSON ``error`` and the metric ``reason``."""
 
     EMPTY = "empty_body"

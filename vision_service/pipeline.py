@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -27,15 +27,22 @@ from vision_service.device_path import DevicePath, supports
 from vision_service.errors import InputError, Reason
 from vision_service.measurement import Measurement, StageTimes
 
+if TYPE_CHECKING:
+    import torch
+
 Sink = Callable[[Measurement], None]
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class PendingFrame:
-    """A decoded frame waiting for the model, with where it came from and what decoding cost."""
+    """A decoded frame waiting for the model, with where it came from and what decoding cost.
 
-    pixels: np.ndarray
+    ``pixels`` is a host BGR ``(H, W, 3)`` uint8 array (camera frames, the CPU decoder) or, for
+    an upload decoded by the device path, an RGB ``(3, H, W)`` uint8 tensor on the model's device.
+    """
+
+    pixels: np.ndarray | torch.Tensor
     source: str
     decode_seconds: float = 0.0
 
@@ -143,7 +150,7 @@ class Pipeline:
         futures = [asyncio.wrap_future(f) for f in self.submit(frames)]
         return list(await asyncio.gather(*futures))
 
-    def _detect(self, frames: Sequence[PendingFrame]) -> list[FrameDetections]:
+    def _detect(self, frames: Sequence[np.ndarray]) -> list[FrameDetections]:
         """One model call per frame shape: frames of one size share a call.
 
         Ultralytics letterboxes a batch of mixed sizes to a full ``imgsz`` square but a batch of
@@ -152,10 +159,10 @@ class Pipeline:
         """
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for index, frame in enumerate(frames):
-            by_shape.setdefault(frame.pixels.shape, []).append(index)
+            by_shape.setdefault(frame.shape, []).append(index)
         detected: list[FrameDetections | None] = [None] * len(frames)
         for members in by_shape.values():
-            for index, result in zip(members, self.detector.predict([frames[i].pixels for i in members]), strict=True):
+            for index, result in zip(members, self.detector.predict([frames[i] for i in members]), strict=True):
                 detected[index] = result
             self._batch_size(len(members))
         return [d for d in detected if d is not None]
@@ -168,17 +175,18 @@ class Pipeline:
         if device_path is not None:
             return self._record(self._process_on_device(device_path, frames))
         started = time.perf_counter()
+        pixels = [host_bgr(frame.pixels) for frame in frames]
         reports = []
         quality_seconds = []
-        for frame in frames:
+        for bgr in pixels:
             t0 = time.perf_counter()
-            reports.append(quality.measure(frame.pixels, analysis_size=self.analysis_size))
+            reports.append(quality.measure(bgr, analysis_size=self.analysis_size))
             quality_seconds.append(time.perf_counter() - t0)
-        detected = self._detect(frames)
+        detected = self._detect(pixels)
         shared = time.perf_counter() - started
         measurements = []
-        for frame, report, q_s, det in zip(frames, reports, quality_seconds, detected, strict=True):
-            height, width = frame.pixels.shape[:2]
+        for frame, bgr, report, q_s, det in zip(frames, pixels, reports, quality_seconds, detected, strict=True):
+            height, width = bgr.shape[:2]
             measurements.append(
                 Measurement(
                     source=frame.source,
@@ -201,7 +209,8 @@ class Pipeline:
 
     def _process_on_device(self, device_path: DevicePath, frames: Sequence[PendingFrame]) -> list[Measurement]:
         started = time.perf_counter()
-        results = device_path.run([device_path.upload(f.pixels) for f in frames], on_forward=self._batch_size)
+        images = [f.pixels if not isinstance(f.pixels, np.ndarray) else device_path.upload(f.pixels) for f in frames]
+        results = device_path.run(images, on_forward=self._batch_size)
         shared = time.perf_counter() - started
         return [
             Measurement(
@@ -232,3 +241,10 @@ class Pipeline:
             for sink in self.sinks:
                 sink(measurement)
         return measurements
+
+
+def host_bgr(pixels: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Host BGR ``(H, W, 3)`` pixels, copying back a device-decoded RGB ``(3, H, W)`` tensor if need be."""
+    if isinstance(pixels, np.ndarray):
+        return pixels
+    return np.ascontiguousarray(pixels.permute(1, 2, 0).flip(2).cpu().numpy())

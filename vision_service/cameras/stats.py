@@ -12,7 +12,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Protocol
 
 import numpy as np
@@ -46,7 +46,7 @@ class CameraTelemetry(Protocol):
     def shard_changed(self, members: int, cameras: int) -> None: ...
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     CONNECTING = "connecting"  # first open in progress
     UP = "up"  # frames arriving
     RECONNECTING = "reconnecting"  # the stream failed; waiting to reopen, or reopening
