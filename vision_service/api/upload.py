@@ -82,10 +82,10 @@ def parse_multipart(body: bytes, content_type: str, *, max_images: int) -> Uploa
 
     python-multipart does the parsing; its callbacks keep only views into ``body`` and join each
     image once (Starlette's form parser spools every part into a temporary file: about 6,900
-    137 kB JPEGs/s per core here against 10,600, ``scripts/bench_ingest.py``). Other file fields are skipped; more than ``max_images`` images,
-    more than :data:`MAX_TEXT_FIELDS` text fields or one over :data:`MAX_TEXT_FIELD_BYTES`, a
-    part without a name, an ``image`` text field or a body cut before its closing boundary raise
-    :class:`InputError`.
+    137 kB JPEGs/s per core here against 10,600, ``scripts/bench_ingest.py``). Other file fields
+    are skipped. More than ``max_images`` images, more than :data:`MAX_TEXT_FIELDS` text fields or
+    one over :data:`MAX_TEXT_FIELD_BYTES`, a part without a name, an ``image`` text field, or a
+    body cut before its closing boundary raise :class:`InputError`.
     """
     from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
