@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import Future
 
 import numpy as np
@@ -87,8 +88,9 @@ def test_each_caller_gets_the_detections_of_its_own_image(detector: Detector) ->
     start = threading.Barrier(len(images))
 
     def caller(index: int) -> None:
-        start.wait()
-        (results[index],) = pipeline.run([PendingFrame(images[index], f"caller-{index}")])
+        with pipeline.admit(1):  # as the routes do: admitted frames are what the batcher waits for
+            start.wait()
+            (results[index],) = pipeline.run([PendingFrame(images[index], f"caller-{index}")])
 
     threads = [threading.Thread(target=caller, args=(i,)) for i in range(len(images))]
     for t in threads:
@@ -112,6 +114,32 @@ def test_a_lone_frame_does_not_wait_for_a_full_batch(detector: Detector, bus_bgr
     pipeline.close()
     assert sizes == [1]
     assert (measurement.source, measurement.width, measurement.height) == ("upload", 810, 1080)
+
+
+def test_a_lone_request_is_not_held_back_waiting_for_company(detector: Detector, bus_bgr: np.ndarray) -> None:
+    # A wait twice the result timeout: the frame can only come back in time if the batcher sees
+    # that no other admitted frame is on its way (one CPU inference takes well under a second).
+    sizes: list[int] = []
+    pipeline = Pipeline(detector, batch_sinks=[sizes.append], max_batch_wait=120)
+    for _ in range(2):  # sequential requests, as a batch-1 latency client sends them
+        with pipeline.admit(1):
+            (future,) = pipeline.submit([PendingFrame(bus_bgr, "upload")])
+            future.result(timeout=60)
+    pipeline.close()
+    assert sizes == [1, 1]
+
+
+def test_a_frame_still_being_decoded_is_waited_for(detector: Detector, bus_bgr: np.ndarray) -> None:
+    sizes: list[int] = []
+    pipeline = Pipeline(detector, batch_sinks=[sizes.append], max_batch_wait=RESULT_TIMEOUT)
+    with pipeline.admit(2):  # two frames admitted; the second one's caller is still decoding it
+        (first,) = pipeline.submit([PendingFrame(bus_bgr, "cam-a")])
+        time.sleep(0.2)  # the decode
+        (second,) = pipeline.submit([PendingFrame(bus_bgr, "cam-b")])
+        results = [first.result(timeout=RESULT_TIMEOUT), second.result(timeout=RESULT_TIMEOUT)]
+    pipeline.close()
+    assert sizes == [2]  # one detector call for both, though the second frame came later
+    assert [m.source for m in results] == ["cam-a", "cam-b"]
 
 
 def test_a_bad_frame_fails_only_its_own_caller(detector: Detector, bus_bgr: np.ndarray) -> None:

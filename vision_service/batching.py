@@ -6,9 +6,11 @@ items and get one :class:`concurrent.futures.Future` per item (async code wraps 
 
 **Collection rule.** The worker blocks for the first item, then keeps taking items until it has
 ``max_batch`` of them or ``max_wait`` seconds have passed since that first item was taken,
-whichever comes first. A lone item therefore waits at most ``max_wait`` (plus the time of the
-batch in flight); under load batches fill up without any wait, since items queue while the
-handler runs. ``max_wait = 0`` takes only what is already queued.
+whichever comes first. With an ``expected`` count (the pipeline passes its admitted frames:
+queued, or still being decoded by their callers), it waits only while more items than it holds
+are on their way: a lone request is dispatched at once instead of waiting ``max_wait`` for
+company that is not coming. Under load batches fill up without any wait, since items queue
+while the handler runs. ``max_wait = 0`` takes only what is already queued.
 
 **Isolation.** When the handler raises for a batch of several items, each item is run again
 alone, so an item that makes the handler fail fails only its own future.
@@ -64,6 +66,7 @@ class MicroBatcher(Generic[T, R]):
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
         max_wait: float = DEFAULT_MAX_WAIT_SECONDS,
+        expected: Callable[[], int] | None = None,
         name: str = "micro-batcher",
     ) -> None:
         if max_batch < 1:
@@ -73,6 +76,8 @@ class MicroBatcher(Generic[T, R]):
         self.handle = handle
         self.max_batch = max_batch
         self.max_wait = max_wait
+        # How many items are on their way in all (queued or about to be submitted); None: unknown.
+        self.expected = expected
         self.name = name
         self._queue: queue.SimpleQueue[_Item[T, R] | object] = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -134,6 +139,8 @@ class MicroBatcher(Generic[T, R]):
             deadline = time.monotonic() + self.max_wait
             while len(batch) < self.max_batch:
                 remaining = deadline - time.monotonic()
+                if self.expected is not None and len(batch) >= self.expected():
+                    remaining = 0.0  # everything on its way is in hand: take what is queued, wait for nothing
                 try:
                     item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
                 except queue.Empty:

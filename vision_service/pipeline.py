@@ -53,7 +53,8 @@ class Pipeline:
     Admission is bounded: at most ``max_pending`` frames may wait for the detector at once;
     the next caller is refused with ``overloaded`` instead of waiting without bound. Admitted
     frames are batched: up to ``max_batch`` frames per model call, the first one waiting at most
-    ``max_batch_wait`` seconds for company.
+    ``max_batch_wait`` seconds for company, and only while other admitted frames are on their way.
+    Frames submitted without :meth:`admit` never hold a call back.
     """
 
     def __init__(
@@ -82,7 +83,12 @@ class Pipeline:
         self._device_path_resolved = False
         self._device_path_lock = threading.Lock()
         self.batcher: MicroBatcher[PendingFrame, Measurement] = MicroBatcher(
-            self.process, max_batch=max_batch, max_wait=max_batch_wait, name="detector-batcher"
+            self.process,
+            max_batch=max_batch,
+            max_wait=max_batch_wait,
+            # Admitted frames are queued or being decoded: waiting makes sense only for those.
+            expected=lambda: self._pending,
+            name="detector-batcher",
         )
 
     @property

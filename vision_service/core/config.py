@@ -44,7 +44,10 @@ class Settings(BaseSettings):
         2.0,
         ge=0,
         le=1000,
-        description="Longest wait of a batch's first frame for more frames before the detector call, milliseconds.",
+        description=(
+            "Longest wait of a batch's first frame for more frames before the detector call, milliseconds;"
+            " it waits only while other admitted frames are still being decoded."
+        ),
     )
     device_path: Literal["auto", "on", "off"] = Field(
         "auto",
