@@ -1,8 +1,10 @@
 """Batched throughput of the service vs a bare batched Ultralytics loop, plus latency and GPU use, in one run.
 
     python scripts/bench_gpu.py [--model PATH] [--device cuda:0] [--clients 16] [--images 16] [--seconds 30]
+                                [--device-path auto|on|off] [--max-batch 64]
 
-1. Starts ``vision-service serve`` on 127.0.0.1 (``VISION_DEVICE``, ``VISION_DEVICE_PATH=auto``).
+1. Starts ``vision-service serve`` on 127.0.0.1 (``VISION_DEVICE``, ``VISION_DEVICE_PATH``,
+   ``VISION_MAX_BATCH``), admitting ``clients x images`` frames so that no request is refused.
 2. Latency at batch 1: one client posts ``bus.jpg`` to ``/v1/detect`` one request at a time;
    p50 and p95 of the server-side ``timings_ms.total`` (decode + shared batch time) are reported.
 3. Throughput: ``--clients`` clients post ``--images`` copies of ``bus.jpg`` per request to
@@ -68,7 +70,9 @@ def latency_at_batch_one(host: str, port: int, body: bytes, requests: int) -> li
     return totals
 
 
-def batch_loop(host: str, port: int, body: bytes, content_type: str, stop: float, done: list[int]) -> None:
+def batch_loop(
+    host: str, port: int, body: bytes, content_type: str, stop: float, done: list[int], refused: list[int]
+) -> None:
     conn = http.client.HTTPConnection(host, port, timeout=300)
     while time.perf_counter() < stop:
         conn.request("POST", "/v1/detect/batch", body=body, headers={"content-type": content_type})
@@ -76,6 +80,8 @@ def batch_loop(host: str, port: int, body: bytes, content_type: str, stop: float
         payload = response.read()
         if response.status == 200:
             done.append(int(json.loads(payload)["processed"]))
+        else:
+            refused.append(response.status)
     conn.close()
 
 
@@ -88,8 +94,14 @@ def gpu_sampler(base: str, stop: threading.Event, samples: list[float]) -> None:
         samples.extend(float(v) for v in GPU_UTIL.findall(text))
 
 
-def bench_service(args: argparse.Namespace, jpeg: bytes) -> tuple[float, list[float], list[float]]:
-    env = {"VISION_DEVICE": args.device, "VISION_MAX_BATCH_IMAGES": str(max(args.images, 1))}
+def bench_service(args: argparse.Namespace, jpeg: bytes) -> tuple[float, list[float], list[float], list[int]]:
+    env = {
+        "VISION_DEVICE": args.device,
+        "VISION_DEVICE_PATH": args.device_path,
+        "VISION_MAX_BATCH": str(args.max_batch),
+        "VISION_MAX_BATCH_IMAGES": str(max(args.images, 1)),
+        "VISION_MAX_PENDING_FRAMES": str(max(args.clients * args.images, 32)),
+    }
     with tempfile.TemporaryDirectory() as tmp, vision_service(Path(tmp), model=args.model, env=env) as base:
         host, port_text = base.removeprefix("http://").split(":")
         port = int(port_text)
@@ -97,13 +109,14 @@ def bench_service(args: argparse.Namespace, jpeg: bytes) -> tuple[float, list[fl
         latencies = latency_at_batch_one(host, port, jpeg, args.latency_requests)
         body, content_type = multipart([jpeg] * args.images)
         done: list[int] = []
+        refused: list[int] = []
         gpu: list[float] = []
         sampling = threading.Event()
         sampler = threading.Thread(target=gpu_sampler, args=(base, sampling, gpu))
         stop = time.perf_counter() + args.seconds
         started = time.perf_counter()
         clients = [
-            threading.Thread(target=batch_loop, args=(host, port, body, content_type, stop, done))
+            threading.Thread(target=batch_loop, args=(host, port, body, content_type, stop, done, refused))
             for _ in range(args.clients)
         ]
         sampler.start()
@@ -114,7 +127,7 @@ def bench_service(args: argparse.Namespace, jpeg: bytes) -> tuple[float, list[fl
         elapsed = time.perf_counter() - started
         sampling.set()
         sampler.join()
-        return sum(done) / elapsed, latencies, gpu
+        return sum(done) / elapsed, latencies, gpu, refused
 
 
 def bench_bare(args: argparse.Namespace, jpeg_path: Path) -> float:
@@ -147,17 +160,24 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16, help="concurrent HTTP clients on the batch endpoint")
     parser.add_argument("--images", type=int, default=16, help="images per batch request and per bare predict call")
     parser.add_argument("--seconds", type=float, default=30.0, help="duration of each throughput phase")
+    parser.add_argument("--device-path", choices=("auto", "on", "off"), default="auto", help="VISION_DEVICE_PATH")
+    parser.add_argument("--max-batch", type=int, default=64, help="VISION_MAX_BATCH: most frames per model call")
     parser.add_argument("--latency-requests", type=int, default=100, help="sequential requests for p50/p95")
     args = parser.parse_args()
     image = ASSETS / "bus.jpg"
 
-    service_rate, latencies, gpu = bench_service(args, image.read_bytes())
+    service_rate, latencies, gpu, refused = bench_service(args, image.read_bytes())
     bare_rate = bench_bare(args, image)
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [latencies[0]] * 99
     gpu_text = f"{statistics.fmean(gpu) * 100:.0f} %" if gpu else "n/a"
-    print(f"model {Path(args.model).name}, device {args.device}, {os.cpu_count()} CPU cores, bus.jpg 810x1080")
+    print(
+        f"model {Path(args.model).name}, device {args.device}, device path {args.device_path}, "
+        f"max batch {args.max_batch}, {os.cpu_count()} CPU cores, bus.jpg 810x1080"
+    )
     print(f"bare Ultralytics, batches of {args.images}:          {bare_rate:8.2f} images/s")
     print(f"service /v1/detect/batch, {args.clients} clients x {args.images}: {service_rate:8.2f} images/s")
+    if refused:
+        print(f"refused batch requests (not counted):    {len(refused)} (statuses {sorted(set(refused))})")
     print(f"ratio service / bare:                    {service_rate / bare_rate:8.2f}")
     print(f"server-side latency at batch 1:          p50 {q[49] * 1e3:.1f} ms, p95 {q[94] * 1e3:.1f} ms")
     print(f"GPU utilisation during the service run:  {gpu_text}")
