@@ -173,15 +173,21 @@ def test_shutdown_finishes_every_queued_frame_then_refuses(detector: Detector, b
     assert refused.value.reason is Reason.NOT_READY
 
 
-def test_a_round_of_camera_frames_is_one_detector_call(detector: Detector) -> None:
-    sizes: list[int] = []
+def one_round_of_three_cameras(pipeline: Pipeline) -> list[Feed]:
+    """Three cameras with a photograph waiting each, taken by one scheduler round."""
     metrics = Metrics()
-    pipeline = Pipeline(detector, batch_sinks=[sizes.append], max_pending=8, max_batch_wait=GENEROUS_WAIT)
     feeds = [Feed(f"cam-{i}", LatestFrame(), CameraStats(f"cam-{i}", metrics)) for i in range(3)]
     scheduler = Scheduler(pipeline, lambda: feeds)
     for feed, photo in zip(feeds, photographs(), strict=False):
         feed.slot.put(Frame(photo, 0.0))
     scheduler.process_round(scheduler.next_round())
+    return feeds
+
+
+def test_a_round_of_camera_frames_is_one_detector_call(detector: Detector) -> None:
+    sizes: list[int] = []
+    pipeline = Pipeline(detector, batch_sinks=[sizes.append], max_pending=8, max_batch_wait=GENEROUS_WAIT)
+    feeds = one_round_of_three_cameras(pipeline)
     pipeline.close()
     assert sizes == [3]
     assert [feed.stats.counts["processed"] for feed in feeds] == [1, 1, 1]
@@ -191,13 +197,8 @@ def test_a_round_of_camera_frames_is_one_detector_call(detector: Detector) -> No
 
 
 def test_a_round_larger_than_the_free_admission_drops_the_rest(detector: Detector) -> None:
-    metrics = Metrics()
     pipeline = Pipeline(detector, max_pending=2)
-    feeds = [Feed(f"cam-{i}", LatestFrame(), CameraStats(f"cam-{i}", metrics)) for i in range(3)]
-    scheduler = Scheduler(pipeline, lambda: feeds)
-    for feed, image in zip(feeds, photographs(), strict=False):
-        feed.slot.put(Frame(image, 0.0))
-    scheduler.process_round(scheduler.next_round())
+    feeds = one_round_of_three_cameras(pipeline)
     pipeline.close()
     outcomes = [(feed.stats.counts["processed"], feed.stats.counts["dropped"]) for feed in feeds]
     assert outcomes == [(1, 0), (1, 0), (0, 1)]

@@ -155,7 +155,7 @@ def test_a_form_gives_back_its_images_in_order_and_the_source(bus_bytes: bytes, 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.binary(max_size=3000), st.integers(0, len(BOUNDARY) - 1)), min_size=1, max_size=5))
 def test_image_bytes_round_trip_whatever_they_contain(images: list[tuple[bytes, int]]) -> None:
-    # Ending the data with a prefix of the boundary makes the parser hand it over in pieces.
+    # Data that ends in a prefix of the boundary (after CRLF and dashes) must not end the part.
     blobs = [blob + b"\r\n--" + BOUNDARY.encode()[:cut] for blob, cut in images]
     body, content_type = encode_multipart_formdata(
         [("image", (f"{i}.jpg", blob, "image/jpeg")) for i, blob in enumerate(blobs)], boundary=BOUNDARY

@@ -215,7 +215,7 @@ class Pipeline:
 
     def _process_on_device(self, device_path: DevicePath, frames: Sequence[PendingFrame]) -> list[Measurement]:
         started = time.perf_counter()
-        images = [f.pixels if not isinstance(f.pixels, np.ndarray) else device_path.upload(f.pixels) for f in frames]
+        images = [device_path.upload(f.pixels) if isinstance(f.pixels, np.ndarray) else f.pixels for f in frames]
         results = device_path.run(images, on_forward=self._batch_size)
         shared = time.perf_counter() - started
         return [

@@ -100,7 +100,7 @@ def parse_multipart(body: bytes, content_type: str, *, max_images: int) -> Uploa
     view = memoryview(body)
     # The part being read: its headers, then what to do with its data.
     headers: dict[bytes, bytes] = {}
-    header: list[bytes] = [b"", b""]
+    header_field = header_value = b""
     kind = "skip"  # "image" | "text" | "skip"
     name = ""
     chunks: list[memoryview | bytes] = []
@@ -116,14 +116,17 @@ def parse_multipart(body: bytes, content_type: str, *, max_images: int) -> Uploa
         kind = "skip"
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
-        header[0] += data[start:end]
+        nonlocal header_field
+        header_field += data[start:end]
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
-        header[1] += data[start:end]
+        nonlocal header_value
+        header_value += data[start:end]
 
     def on_header_end() -> None:
-        headers[header[0].strip().lower()] = header[1].strip()
-        header[0] = header[1] = b""
+        nonlocal header_field, header_value
+        headers[header_field.strip().lower()] = header_value.strip()
+        header_field = header_value = b""
 
     def on_headers_finished() -> None:
         nonlocal kind, name, fields
@@ -136,9 +139,7 @@ def parse_multipart(body: bytes, content_type: str, *, max_images: int) -> Uploa
             raise InputError(Reason.MALFORMED_REQUEST, f"field {IMAGE_FIELD!r} must be a file, not text")
         if name == IMAGE_FIELD:
             if len(images) >= max_images:
-                raise InputError(
-                    Reason.TOO_MANY_IMAGES, f"more than {max_images} images sent; the limit is {max_images}"
-                )
+                raise InputError(Reason.TOO_MANY_IMAGES, f"more images than the limit of {max_images} were sent")
             kind = "image"
         elif not is_file:
             fields += 1
