@@ -224,7 +224,9 @@ def test_a_stalled_server_does_not_block_the_other_cameras(state: ServiceState, 
             )
             assert all(views[c]["reconnects"] >= 3 for c in stalled), views
             assert all(views[c]["error"] == "could not open the stream" for c in stalled), views
-            assert server.accepted >= 4 * len(stalled)  # every attempt reached the server, on a new connection
+            # Every finished attempt reached the server on a new connection (a reconnect is counted
+            # as its attempt starts, so the last one may still be connecting).
+            assert server.accepted >= sum(views[c]["reconnects"] for c in stalled)
             # At its rate (give or take a frame in the slot), and its frames reach the detector.
             assert sampled >= 0.75 * HEALTHY_FPS * elapsed and processed >= 3
             assert longest_without_frame < STALL_TIMEOUT
