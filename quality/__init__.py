@@ -12,13 +12,15 @@ Importable on its own (NumPy and OpenCV); torch is imported only when :func:`mea
 """
 
 from quality.measure import measure
-from quality.report import REPORT_FIELDS, QualityReport
+from quality.report import REPORT_FIELDS, SIGNALS, QualityReport, SignalInfo
 from quality.simulate import blur, gaussian_noise, low_light
 from quality.torch_batch import measure_batch, measure_batch_tensor
 
 __all__ = [
     "REPORT_FIELDS",
+    "SIGNALS",
     "QualityReport",
+    "SignalInfo",
     "blur",
     "gaussian_noise",
     "low_light",

@@ -36,9 +36,8 @@ import numpy as np
 #: Longer side, in pixels, of the luma every signal is computed on (see module docstring).
 DEFAULT_ANALYSIS_SIZE = 640
 
-#: Rec.601 luma weights for (R, G, B): ``Y = 0.299 R + 0.587 G + 0.114 B``.
-LUMA_WEIGHTS_RGB = (0.299, 0.587, 0.114)
-#: OpenCV's 8-bit fixed-point version of the weights, for (B, G, R), scaled by ``2**LUMA_SHIFT``.
+#: Rec.601 luma ``Y = 0.299 R + 0.587 G + 0.114 B`` in OpenCV's 8-bit fixed point: the weights for
+#: (B, G, R), scaled by ``2**LUMA_SHIFT``.
 LUMA_FIXED_POINT_BGR = (3735, 19235, 9798)
 LUMA_SHIFT = 15
 

@@ -1,18 +1,79 @@
-"""The quality report of one image: six numbers, each with its formula, range and unit."""
+"""The quality report of one image: six numbers, each with its formula, range and unit.
+
+Adding a signal: a field of :class:`QualityReport` (with its formula), its :data:`SIGNALS` entry,
+and its computation in :func:`quality.measure` and :func:`quality.measure_batch_tensor`. The
+service exports, stores and compares every field listed here (metrics, API, drift) by itself.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-#: Report field names, in the order used by :func:`quality.measure_batch_tensor` columns.
-REPORT_FIELDS: tuple[str, ...] = (
-    "brightness",
-    "contrast",
-    "sharpness",
-    "noise_sigma",
-    "underexposed_ratio",
-    "overexposed_ratio",
+
+@dataclass(frozen=True)
+class SignalInfo:
+    """How a report field is named and binned when it is monitored.
+
+    Attributes:
+        field: the :class:`QualityReport` attribute.
+        name: the name with its unit, Prometheus style (``vision_image_<name>`` in the service).
+        description: one line for people (metric help, API schema).
+        buckets: histogram upper bounds over the signal's real range, finer where problems live.
+    """
+
+    field: str
+    name: str
+    description: str
+    buckets: tuple[float, ...]
+
+
+#: Every signal of the report, in :class:`QualityReport` field order.
+SIGNALS: tuple[SignalInfo, ...] = (
+    SignalInfo(
+        "brightness",
+        "brightness_ratio",
+        "Mean Rec.601 luma / 255, 0..1.",
+        # Finer steps at the dark end, where low light lives.
+        (0.02, 0.05, 0.08, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8, 0.9, 1.0),
+    ),
+    SignalInfo(
+        "contrast",
+        "contrast_ratio",
+        "RMS contrast (std of luma / 255), 0..0.5.",
+        # Photographs rarely exceed 0.35; 0.5 is the theoretical maximum.
+        (0.02, 0.04, 0.06, 0.08, 0.1, 0.125, 0.15, 0.175, 0.2, 0.25, 0.3, 0.4, 0.5),
+    ),
+    SignalInfo(
+        "sharpness",
+        "sharpness",
+        "Variance of the Laplacian of luma, grey levels squared (low = blurry).",
+        # Spans decades (blurred ~10, sharp street scene ~1000+): log-spaced.
+        (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000),
+    ),
+    SignalInfo(
+        "noise_sigma",
+        "noise_sigma",
+        "Estimated additive noise std, 8-bit grey levels.",
+        # Clean daylight 1-3, night with gain 8-30.
+        (0.5, 1, 1.5, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50),
+    ),
+    SignalInfo(
+        "underexposed_ratio",
+        "underexposed_ratio",
+        "Fraction of pixels clipped dark (luma <= 5).",
+        # Most frames clip almost nothing: resolve the low end finely.
+        (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0),
+    ),
+    SignalInfo(
+        "overexposed_ratio",
+        "overexposed_ratio",
+        "Fraction of pixels clipped bright (luma >= 250).",
+        (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0),
+    ),
 )
+
+#: Report field names, in the order used by :func:`quality.measure_batch_tensor` columns.
+REPORT_FIELDS: tuple[str, ...] = tuple(signal.field for signal in SIGNALS)
 
 
 @dataclass(frozen=True)

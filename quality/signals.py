@@ -95,8 +95,3 @@ def overexposed_ratio(luma: np.ndarray) -> float:
     luma = check_luma(luma)
     mask = cv2.threshold(luma, OVEREXPOSED_LEVEL - 1, 255, cv2.THRESH_BINARY)[1]
     return cv2.countNonZero(mask) / luma.size
-
-
-def exposure_ratios(luma: np.ndarray) -> tuple[float, float]:
-    """``(underexposed_ratio, overexposed_ratio)``, see those functions."""
-    return underexposed_ratio(luma), overexposed_ratio(luma)

@@ -102,8 +102,8 @@ def main() -> int:
     settings = Settings(model=args.model, device=args.device, max_cameras=max(args.cameras, 1) + 1)
     state = build_state(settings)
     state.load_model()
-    if not state.ready:
-        print(f"model did not load: {state.load_error}", file=sys.stderr)
+    if not state.pipeline.ready:
+        print(f"model did not load: {state.pipeline.load_error}", file=sys.stderr)
         return 2
     manager = CameraManager.from_settings(
         settings, pipeline=state.pipeline, telemetry=state.metrics, sources=state.sources
@@ -114,7 +114,8 @@ def main() -> int:
         url = args.url or str(make_video(Path(tmp)))
         loop = args.url is None
         shown = manager.parse({"id": "x", "url": url}).masked_url
-        print(f"model {state.detector.name} on {state.detector.device}; source {shown}")
+        model = state.pipeline.engine.model
+        print(f"model {model.name} on {model.device}; source {shown}")
 
         # -- thread leak: add/remove cycles --------------------------------------------------
         # Each cycle waits for the camera's first processed frame, so every reader really opened

@@ -12,7 +12,7 @@ and prints images/s on one core:
 * parse: ``vision_service.api.upload.parse_multipart`` vs Starlette's ``Request.form()``
   (what the route used before), on a body of ``--images`` images;
 * decode: the strict CPU decoder (Pillow) vs ``torchvision.io.decode_jpeg`` batched on the CPU
-  (the device path's call; on a GPU the same call runs nvJPEG, measured by bench_gpu.py);
+  (the device engine's call; on a GPU the same call runs nvJPEG, measured by bench_gpu.py);
 * respond: the route's real JSON for ``--images`` images (taken from the app with the test
   model), validated against ``BatchResponse`` and serialised, as FastAPI does.
 
@@ -39,7 +39,7 @@ from urllib3 import encode_multipart_formdata
 from tests.conftest import test_model_path
 from vision_service.api.schemas import BatchResponse
 from vision_service.api.upload import parse_multipart, read_body
-from vision_service.decode import decode_image
+from vision_service.engine.decode import decode_image
 
 LIMITS = {"max_bytes": 20 * 1024 * 1024, "max_pixels": 40_000_000}
 

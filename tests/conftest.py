@@ -6,6 +6,7 @@ import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
@@ -16,6 +17,9 @@ from fastapi.testclient import TestClient
 from ultralytics.utils import ASSETS
 
 from vision_service.core.config import Settings
+from vision_service.engine import Engine
+from vision_service.engine.factory import load_engine
+from vision_service.pipeline import Pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MODEL = REPO.parent / "shared" / "models" / "yolo11n.pt"
@@ -90,7 +94,7 @@ def _loaded_client(settings: Settings) -> Iterator[TestClient]:
 
     app = create_app(settings, load_model=False)
     app.state.service.load_model()
-    assert app.state.service.ready, app.state.service.load_error
+    assert app.state.service.pipeline.ready, app.state.service.pipeline.load_error
     with TestClient(app) as test_client:
         yield test_client
 
@@ -103,7 +107,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 @pytest.fixture(scope="session")
 def device_client(settings: Settings) -> Iterator[TestClient]:
-    """The same app with the device path forced on: uploads decode with torchvision, not Pillow.
+    """The same app on the device engine: uploads decode with torchvision, not Pillow.
 
     On CUDA that is nvJPEG; here it is the same code on the CPU.
     """
@@ -112,5 +116,24 @@ def device_client(settings: Settings) -> Iterator[TestClient]:
 
 @pytest.fixture(params=["client", "device_client"])
 def each_client(request: pytest.FixtureRequest) -> TestClient:
-    """Runs a test against both upload paths: Ultralytics' (CPU decode) and the device path."""
+    """Runs a test against both engines: the host engine (Pillow decode, Ultralytics) and the device engine."""
     return request.getfixturevalue(request.param)
+
+
+def engine_for(model: str, **settings: object) -> Engine[Any]:
+    """A loaded CPU engine, made by the service's own factory (``device_path="on"`` for the device engine)."""
+    return load_engine(Settings(model=model, device="cpu", **settings))  # type: ignore[arg-type]
+
+
+def pipeline_on(engine: Engine[Any], **options: Any) -> Pipeline:
+    """A ready pipeline over ``engine``; options as :class:`Pipeline` takes them (defaults as the service's)."""
+    defaults = Settings()
+    options = {
+        "max_pending": defaults.max_pending_frames,
+        "max_batch": defaults.max_batch,
+        "max_batch_wait": defaults.max_batch_wait_ms / 1000,
+        **options,
+    }
+    pipeline = Pipeline(**options)
+    pipeline.use(engine)
+    return pipeline

@@ -312,7 +312,7 @@ def ready_state(settings: Settings) -> ServiceState:
     """The service's state with its real model loaded: camera frames go through detection, as in production."""
     state = build_state(settings)
     state.load_model()
-    assert state.ready, state.load_error
+    assert state.pipeline.ready, state.pipeline.load_error
     return state
 
 

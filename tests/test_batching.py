@@ -5,21 +5,23 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import Future
+from typing import Any
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import engine_for, pipeline_on
 from tests.streams import photographs
-from vision_service.cameras.reader import Frame, LatestFrame
+from vision_service.cameras.reader import LatestFrame
 from vision_service.cameras.scheduler import Feed, Scheduler
 from vision_service.cameras.stats import CameraStats
-from vision_service.detector import Detector, FrameDetections
-from vision_service.errors import InputError, Reason
+from vision_service.engine import Engine
+from vision_service.errors import ImageRejected, Reason
 from vision_service.measurement import Detection, Measurement
 from vision_service.metrics import Metrics
-from vision_service.pipeline import PendingFrame, Pipeline
+from vision_service.pipeline import Pipeline
 
 # Long enough that frames submitted together surely meet in one call, however busy the CPU is.
 GENEROUS_WAIT = 0.5
@@ -27,10 +29,14 @@ RESULT_TIMEOUT = 300  # seconds: only guards against a hang, never a speed claim
 
 
 @pytest.fixture(scope="module")
-def detector(model_path: str) -> Detector:
-    detector = Detector(model_path, device="cpu")
-    detector.load()
-    return detector
+def engine(model_path: str) -> Engine[Any]:
+    return engine_for(model_path)
+
+
+def alone(engine: Engine[Any], image: np.ndarray) -> list[Detection]:
+    """The detections of ``image`` run on its own."""
+    (result,) = engine.run([engine.from_host(image, source="alone")]).results
+    return result.detections
 
 
 def batch_sizes(metrics_text: str) -> tuple[float, float, float]:
@@ -47,10 +53,10 @@ def batch_sizes(metrics_text: str) -> tuple[float, float, float]:
     return values["sum"], values["count"], values["single"]
 
 
-def assert_same_detections(got: list[Detection], expected: FrameDetections) -> None:
+def assert_same_detections(got: list[Detection], expected: list[Detection]) -> None:
     """Same classes in the same order, boxes within 2 px and confidences within 0.01."""
-    assert [d.class_name for d in got] == [d.class_name for d in expected.detections]
-    for a, b in zip(got, expected.detections, strict=True):
+    assert [d.class_name for d in got] == [d.class_name for d in expected]
+    for a, b in zip(got, expected, strict=True):
         assert np.allclose(a.box_xyxy, b.box_xyxy, atol=2.0), (a, b)
         assert a.confidence == pytest.approx(b.confidence, abs=0.01)
 
@@ -80,9 +86,9 @@ def test_concurrent_single_image_requests_share_detector_calls(client: TestClien
     assert calls < 8 and single_calls < calls  # ... and some calls carried several requests' frames
 
 
-def test_each_caller_gets_the_detections_of_its_own_image(detector: Detector) -> None:
+def test_each_caller_gets_the_detections_of_its_own_image(engine: Engine[Any]) -> None:
     sizes: list[int] = []
-    pipeline = Pipeline(detector, batch_sinks=[sizes.append], max_batch_wait=GENEROUS_WAIT)
+    pipeline = pipeline_on(engine, batch_sinks=[sizes.append], max_batch_wait=GENEROUS_WAIT)
     images = photographs()  # four different photographs of one size
     results: dict[int, Measurement] = {}
     start = threading.Barrier(len(images))
@@ -90,7 +96,8 @@ def test_each_caller_gets_the_detections_of_its_own_image(detector: Detector) ->
     def caller(index: int) -> None:
         with pipeline.admit(1):  # as the routes do: admitted frames are what the batcher waits for
             start.wait()
-            (results[index],) = pipeline.run([PendingFrame(images[index], f"caller-{index}")])
+            (future,) = pipeline.submit([engine.from_host(images[index], source=f"caller-{index}")])
+            results[index] = future.result(RESULT_TIMEOUT)
 
     threads = [threading.Thread(target=caller, args=(i,)) for i in range(len(images))]
     for t in threads:
@@ -101,75 +108,58 @@ def test_each_caller_gets_the_detections_of_its_own_image(detector: Detector) ->
     assert max(sizes) > 1 and sum(sizes) == len(images)
     for index, image in enumerate(images):
         assert results[index].source == f"caller-{index}"
-        (alone,) = detector.predict([image])
-        assert_same_detections(results[index].detections, alone)
+        assert_same_detections(results[index].detections, alone(engine, image))
     assert results[0].detections, "the bus photograph has detections to route"
 
 
-def test_a_lone_frame_does_not_wait_for_a_full_batch(detector: Detector, bus_bgr: np.ndarray) -> None:
+def test_a_lone_frame_does_not_wait_for_a_full_batch(engine: Engine[Any], bus_bgr: np.ndarray) -> None:
     sizes: list[int] = []
-    pipeline = Pipeline(detector, batch_sinks=[sizes.append], max_batch=16, max_batch_wait=0.05)
-    (future,) = pipeline.submit([PendingFrame(bus_bgr, "upload")])
+    pipeline = pipeline_on(engine, batch_sinks=[sizes.append], max_batch=16, max_batch_wait=0.05)
+    (future,) = pipeline.submit([engine.from_host(bus_bgr, source="upload")])
     measurement = future.result(timeout=RESULT_TIMEOUT)  # 15 more frames never come
     pipeline.close()
     assert sizes == [1]
     assert (measurement.source, measurement.width, measurement.height) == ("upload", 810, 1080)
 
 
-def test_a_lone_request_is_not_held_back_waiting_for_company(detector: Detector, bus_bgr: np.ndarray) -> None:
+def test_a_lone_request_is_not_held_back_waiting_for_company(engine: Engine[Any], bus_bgr: np.ndarray) -> None:
     # A wait twice the result timeout: the frame can only come back in time if the batcher sees
     # that no other admitted frame is on its way (one CPU inference takes well under a second).
     sizes: list[int] = []
-    pipeline = Pipeline(detector, batch_sinks=[sizes.append], max_batch_wait=120)
+    pipeline = pipeline_on(engine, batch_sinks=[sizes.append], max_batch_wait=120)
     for _ in range(2):  # sequential requests, as a batch-1 latency client sends them
         with pipeline.admit(1):
-            (future,) = pipeline.submit([PendingFrame(bus_bgr, "upload")])
+            (future,) = pipeline.submit([engine.from_host(bus_bgr, source="upload")])
             future.result(timeout=60)
     pipeline.close()
     assert sizes == [1, 1]
 
 
-def test_a_frame_still_being_decoded_is_waited_for(detector: Detector, bus_bgr: np.ndarray) -> None:
+def test_a_frame_still_being_decoded_is_waited_for(engine: Engine[Any], bus_bgr: np.ndarray) -> None:
     sizes: list[int] = []
-    pipeline = Pipeline(detector, batch_sinks=[sizes.append], max_batch_wait=RESULT_TIMEOUT)
+    pipeline = pipeline_on(engine, batch_sinks=[sizes.append], max_batch_wait=RESULT_TIMEOUT)
     with pipeline.admit(2):  # two frames admitted; the second one's caller is still decoding it
-        (first,) = pipeline.submit([PendingFrame(bus_bgr, "cam-a")])
+        (first,) = pipeline.submit([engine.from_host(bus_bgr, source="cam-a")])
         time.sleep(0.2)  # the decode
-        (second,) = pipeline.submit([PendingFrame(bus_bgr, "cam-b")])
+        (second,) = pipeline.submit([engine.from_host(bus_bgr, source="cam-b")])
         results = [first.result(timeout=RESULT_TIMEOUT), second.result(timeout=RESULT_TIMEOUT)]
     pipeline.close()
     assert sizes == [2]  # one detector call for both, though the second frame came later
     assert [m.source for m in results] == ["cam-a", "cam-b"]
 
 
-def test_a_bad_frame_fails_only_its_own_caller(detector: Detector, bus_bgr: np.ndarray) -> None:
-    recorded: list[Measurement] = []
-    pipeline = Pipeline(detector, sinks=[recorded.append], max_batch_wait=GENEROUS_WAIT)
-    bad = np.zeros((480, 640, 3), dtype=np.float64)  # not uint8: quality analysis refuses it
-    good, broken, also_good = pipeline.submit(
-        [PendingFrame(bus_bgr, "cam-a"), PendingFrame(bad, "cam-b"), PendingFrame(bus_bgr, "cam-c")]
-    )
-    with pytest.raises(ValueError, match="uint8"):
-        broken.result(timeout=RESULT_TIMEOUT)
-    a, c = good.result(timeout=RESULT_TIMEOUT), also_good.result(timeout=RESULT_TIMEOUT)
-    pipeline.close()
-    assert (a.source, c.source) == ("cam-a", "cam-c")
-    assert [m.source for m in recorded] == ["cam-a", "cam-c"]  # the failed frame reached no sink
-    assert [d.class_name for d in a.detections] == [d.class_name for d in c.detections]
-
-
-def test_shutdown_finishes_every_queued_frame_then_refuses(detector: Detector, bus_bgr: np.ndarray) -> None:
+def test_shutdown_finishes_every_queued_frame_then_refuses(engine: Engine[Any], bus_bgr: np.ndarray) -> None:
     sizes: list[int] = []
-    pipeline = Pipeline(detector, batch_sinks=[sizes.append], max_batch=2, max_batch_wait=0.0)
+    pipeline = pipeline_on(engine, batch_sinks=[sizes.append], max_batch=2, max_batch_wait=0.0)
     futures: list[Future[Measurement]] = []
     for index in range(5):
-        futures += pipeline.submit([PendingFrame(bus_bgr, f"frame-{index}")])
+        futures += pipeline.submit([engine.from_host(bus_bgr, source=f"frame-{index}")])
     pipeline.close()  # returns once the queue is drained
     assert all(f.done() and not f.cancelled() for f in futures)
     assert [f.result().source for f in futures] == [f"frame-{i}" for i in range(5)]
     assert sum(sizes) == 5 and max(sizes) <= 2
-    with pytest.raises(InputError) as refused:
-        pipeline.submit([PendingFrame(bus_bgr, "late")])
+    with pytest.raises(ImageRejected) as refused:
+        pipeline.submit([engine.from_host(bus_bgr, source="late")])
     assert refused.value.reason is Reason.NOT_READY
 
 
@@ -179,14 +169,14 @@ def one_round_of_three_cameras(pipeline: Pipeline) -> list[Feed]:
     feeds = [Feed(f"cam-{i}", LatestFrame(), CameraStats(f"cam-{i}", metrics)) for i in range(3)]
     scheduler = Scheduler(pipeline, lambda: feeds)
     for feed, photo in zip(feeds, photographs(), strict=False):
-        feed.slot.put(Frame(photo, 0.0))
+        feed.slot.put(photo)
     scheduler.process_round(scheduler.next_round())
     return feeds
 
 
-def test_a_round_of_camera_frames_is_one_detector_call(detector: Detector) -> None:
+def test_a_round_of_camera_frames_is_one_detector_call(engine: Engine[Any]) -> None:
     sizes: list[int] = []
-    pipeline = Pipeline(detector, batch_sinks=[sizes.append], max_pending=8, max_batch_wait=GENEROUS_WAIT)
+    pipeline = pipeline_on(engine, batch_sinks=[sizes.append], max_pending=8, max_batch_wait=GENEROUS_WAIT)
     feeds = one_round_of_three_cameras(pipeline)
     pipeline.close()
     assert sizes == [3]
@@ -196,8 +186,8 @@ def test_a_round_of_camera_frames_is_one_detector_call(detector: Detector) -> No
         feed.stats.close()
 
 
-def test_a_round_larger_than_the_free_admission_drops_the_rest(detector: Detector) -> None:
-    pipeline = Pipeline(detector, max_pending=2)
+def test_a_round_larger_than_the_free_admission_drops_the_rest(engine: Engine[Any]) -> None:
+    pipeline = pipeline_on(engine, max_pending=2)
     feeds = one_round_of_three_cameras(pipeline)
     pipeline.close()
     outcomes = [(feed.stats.counts["processed"], feed.stats.counts["dropped"]) for feed in feeds]

@@ -28,7 +28,7 @@ from vision_service.api.state import ServiceState
 from vision_service.cameras.config import load_cameras
 from vision_service.cameras.manager import CameraManager
 from vision_service.core.config import Settings
-from vision_service.errors import InputError
+from vision_service.errors import ApiError
 
 TIMEOUT = 1.0  # open / read timeout of the cameras in the churn and shutdown tests, seconds
 CYCLES = 100
@@ -83,14 +83,14 @@ def test_without_persist_the_file_is_left_alone(state: ServiceState, tmp_path: P
     assert path.read_text() == before
 
 
-def test_reserved_sources_stay_when_a_camera_of_that_name_goes(tmp_path: Path) -> None:
+def test_configured_sources_stay_when_a_camera_of_that_name_goes(tmp_path: Path) -> None:
     state = build_state(Settings(model="yolo11n.yaml", device="cpu", sources=["gate"]))
-    manager = CameraManager(state.pipeline, state.metrics, state.sources, reserved_sources=["gate", "upload"])
+    manager = CameraManager(state.pipeline, state.metrics, state.sources)
     manager.start()
     manager.add({"id": "gate", "url": "rtsp://127.0.0.1:9/g", "enabled": False})
     manager.remove("gate")
     assert "gate" in state.sources  # still configured for uploads
-    with pytest.raises(InputError):
+    with pytest.raises(ApiError):
         manager.remove("gate")
     manager.stop()
 
@@ -198,7 +198,7 @@ def test_camera_churn_leaks_no_threads_descriptors_or_series(
     assert threads_after == threads_before, f"OS threads {threads_before} -> {threads_after}"
     assert fds_after == fds_before, f"open file descriptors {fds_before} -> {fds_after}"
     assert not [s for s in camera_series(loaded_state) if s[1]["camera"].startswith("churn-")]
-    assert not {f"churn-{i:03d}" for i in range(CYCLES)} & loaded_state.sources
+    assert not {f"churn-{i:03d}" for i in range(CYCLES)} & set(loaded_state.sources.ids())
 
 
 def test_shutdown_stops_every_camera_thread_and_removes_the_series(
@@ -227,7 +227,7 @@ def test_shutdown_stops_every_camera_thread_and_removes_the_series(
     app = create_app(settings, load_model=False)
     state: ServiceState = app.state.service
     state.load_model()
-    assert state.ready, state.load_error
+    assert state.pipeline.ready, state.pipeline.load_error
     with StallingServer() as stalling:
         with TestClient(app) as api:
             response = api.post("/v1/cameras", json={"id": "dock", "url": stalling.url("rtsp", "stream"), "fps": 2})
@@ -243,7 +243,7 @@ def test_shutdown_stops_every_camera_thread_and_removes_the_series(
                 )
 
             wait_for(busy, timeout=60, what="cameras reading, retrying and stuck opening")
-            assert state.cameras is not None and state.cameras.scheduler.running
+            assert state.cameras.scheduler.running
             assert {"camera-hall", "camera-yard", "camera-gate", "camera-dock", "camera-scheduler"} <= set(
                 camera_threads()
             )
@@ -252,4 +252,4 @@ def test_shutdown_stops_every_camera_thread_and_removes_the_series(
         assert camera_threads() == []
         assert not state.cameras.scheduler.running
         assert camera_series(state) == []
-        assert not {"hall", "yard", "gate", "spare", "dock"} & state.sources
+        assert not {"hall", "yard", "gate", "spare", "dock"} & set(state.sources.ids())

@@ -28,7 +28,7 @@ from tests.streams import (
 )
 from vision_service.api.state import ServiceState
 from vision_service.cameras.manager import CameraManager
-from vision_service.cameras.reader import Backoff, Frame, LatestFrame
+from vision_service.cameras.reader import Backoff, LatestFrame
 from vision_service.core.config import Settings
 
 TIMEOUT = 2.0  # open / read timeout of the test cameras, seconds
@@ -74,7 +74,7 @@ def test_backoff_doubles_with_jitter_up_to_its_cap() -> None:
 
 def test_latest_frame_slot_keeps_one_frame() -> None:
     slot = LatestFrame()
-    frames = [Frame(np.full((2, 2, 3), i, np.uint8), float(i)) for i in range(3)]
+    frames = [np.full((2, 2, 3), i, np.uint8) for i in range(3)]
     assert slot.put(frames[0]) is False
     assert slot.put(frames[1]) is True  # the untaken frame was replaced: a dropped frame
     assert slot.take() is frames[1]

@@ -12,7 +12,6 @@ from tests.infra import wait_for
 from tests.streams import photographs, ready_state, running_manager, write_video
 from vision_service.api.state import ServiceState
 from vision_service.cameras.manager import CameraManager
-from vision_service.cameras.reader import Frame
 from vision_service.cameras.scheduler import Feed
 from vision_service.core.config import Settings
 
@@ -72,20 +71,20 @@ def test_scheduler_serves_cameras_in_turn_and_drops_when_admission_is_full(
     feeds = [Feed(f"rr-{i}", LatestFrame(), CameraStats(f"rr-{i}", state.metrics)) for i in range(3)]
     scheduler = Scheduler(state.pipeline, lambda: feeds)
     for feed in feeds:
-        feed.slot.put(Frame(photo, 0.0))
-    feeds[0].slot.put(Frame(photo, 0.0))  # replaced: only one frame waits per camera
+        feed.slot.put(photo)
+    feeds[0].slot.put(photo)  # replaced: only one frame waits per camera
     assert [feed.camera_id for feed, _ in scheduler.next_round()] == ["rr-0", "rr-1", "rr-2"]
     assert scheduler.next_round() == []  # each slot was emptied
-    feeds[2].slot.put(Frame(photo, 0.0))
-    feeds[0].slot.put(Frame(photo, 0.0))
+    feeds[2].slot.put(photo)
+    feeds[0].slot.put(photo)
     # The camera served first last round goes after the others this time.
     assert [feed.camera_id for feed, _ in scheduler.next_round()] == ["rr-2", "rr-0"]
 
     # Uploads hold every admission slot: the camera frame is dropped at once, not queued.
     with state.pipeline.admit(state.pipeline.max_pending):
-        scheduler.process_round([(feeds[1], Frame(photo, 0.0))])
+        scheduler.process_round([(feeds[1], photo)])
     assert feeds[1].stats.counts == {"processed": 0, "dropped": 1, "failed": 0}
-    scheduler.process_round([(feeds[1], Frame(np.ascontiguousarray(photo), 0.0))])
+    scheduler.process_round([(feeds[1], np.ascontiguousarray(photo))])
     assert feeds[1].stats.counts["processed"] == 1
     for feed in feeds:
         feed.stats.close()

@@ -156,7 +156,7 @@ def test_env_file_documents_every_setting_and_is_valid() -> None:
     assert set(values) | commented == expected
     settings = Settings(**{key.removeprefix("VISION_").lower(): value for key, value in values.items()})
     assert settings.port == 8000, "the port mapping, healthcheck and scrape target assume 8000"
-    assert {"street", "parking", "entrance"} <= settings.known_sources  # what the demo sends
+    assert {"street", "parking", "entrance"} <= set(settings.sources)  # what the demo sends
 
 
 def test_demo_sources_are_configured_in_the_env_file() -> None:

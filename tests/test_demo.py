@@ -13,7 +13,7 @@ import pytest
 import quality
 from tests.infra import vision_service
 from vision_service.cli import main
-from vision_service.demo import CAMERAS, DemoConfig, DemoError, load_photos, render, run
+from vision_service.clients.demo import NIGHT_PROFILES, DemoConfig, DemoError, load_photos, render, run
 
 SOURCES = "street,parking,entrance"
 
@@ -56,7 +56,7 @@ def test_demo_stops_with_a_hint_when_a_source_is_not_configured(service: str) ->
 def test_night_frames_are_darker_noisier_and_blurrier_than_day_frames() -> None:
     (_, photo), *_ = load_photos()
     rng = np.random.default_rng(0)
-    plain, noisy, foggy = CAMERAS
+    plain, noisy, foggy = NIGHT_PROFILES
     day = quality.measure(render(photo, plain, 0.0, rng)[0])
     night = quality.measure(render(photo, plain, 0.5, rng)[0])
     assert night.brightness < 0.15 < 0.3 < day.brightness

@@ -116,7 +116,7 @@ def test_oversized_upload_is_413(client: TestClient, settings) -> None:  # type:
 
 
 def test_too_many_pixels_is_413(client: TestClient) -> None:
-    from tests.test_decode import png_header_only
+    from tests.test_engine_decode import png_header_only
 
     response = client.post("/v1/detect", content=png_header_only(50_000, 50_000), headers={"content-type": "image/png"})
     assert response.status_code == 413

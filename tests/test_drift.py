@@ -43,8 +43,8 @@ from vision_service.drift import (
     save_baseline,
 )
 from vision_service.drift.baseline import MAX_SAMPLES, load_baselines, thin
+from vision_service.drift.frame_values import QUALITY_SIGNALS
 from vision_service.drift.scores import quantile_edges
-from vision_service.drift.signals import QUALITY_SIGNALS
 from vision_service.drift.tracker import MIN_VALUES, TESTS
 
 RULES_DIR = Path(__file__).resolve().parents[1] / "compose" / "prometheus" / "rules"

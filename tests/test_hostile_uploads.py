@@ -19,7 +19,7 @@ from PIL import Image
 from urllib3 import encode_multipart_formdata
 
 from tests.conftest import encode_jpeg, encode_png, pil_bytes
-from tests.test_decode import png_header_only
+from tests.test_engine_decode import png_header_only
 from vision_service.core.config import Settings
 
 

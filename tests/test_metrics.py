@@ -6,6 +6,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from quality import QualityReport
+from vision_service.engine import ModelInfo
 from vision_service.errors import Reason
 from vision_service.measurement import Detection, Measurement, StageTimes, brightness_band
 from vision_service.metrics import Metrics
@@ -96,7 +97,7 @@ def test_rejections_are_counted_by_bounded_reason() -> None:
 def test_counters_and_units_follow_conventions() -> None:
     metrics = Metrics()
     metrics.record(measurement("upload", 0.5, [0.7]))
-    metrics.model_loaded(model="yolo11n.pt", device="cpu", task="detect", fmt="pt", seconds=1.5)
+    metrics.model_loaded(ModelInfo(name="yolo11n.pt", device="cpu", task="detect", format="pt", load_seconds=1.5))
     text = generate_latest(metrics.registry).decode()
     for family in text_string_to_metric_families(text):
         assert family.type != "summary", family.name
@@ -121,7 +122,7 @@ def test_client_strings_never_become_label_values(client, bus_bytes: bytes) -> N
     assert sources <= {"upload", "cam-a", "cam-b", "unknown"}
     assert "made-up" not in text
     classes = set(re.findall(r'class="([^"]*)"', text))
-    assert classes <= set(client.app.state.service.detector.names.values())
+    assert classes <= set(client.app.state.service.pipeline.engine.names.values())
     routes = set(re.findall(r'route="([^"]*)"', text))
     assert all(r.startswith("/") or r == "unmatched" for r in routes)
     client.get("/some/random/path/42")

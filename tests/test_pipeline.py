@@ -1,4 +1,4 @@
-"""The pipeline: bounded admission in front of the detector, and one Measurement per frame."""
+"""The pipeline: readiness and bounded admission in front of the engine, and one record per processed frame."""
 
 from __future__ import annotations
 
@@ -6,24 +6,47 @@ import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
-from tests.conftest import encode_jpeg
+from tests.conftest import encode_jpeg, engine_for, pipeline_on
 from tests.infra import vision_service
-from vision_service.detector import Detector
-from vision_service.errors import InputError, Reason
+from vision_service.engine import Engine, Frame
+from vision_service.errors import ImageRejected, Reason
 from vision_service.measurement import Measurement
-from vision_service.pipeline import PendingFrame, Pipeline
+from vision_service.pipeline import Pipeline
+
+# Long enough that frames submitted together surely meet in one engine run, however busy the CPU is.
+GENEROUS_WAIT = 0.5
+RESULT_TIMEOUT = 300  # seconds: only guards against a hang, never a speed claim
 
 
-def test_admission_is_bounded_and_released() -> None:
-    pipeline = Pipeline(Detector("yolo11n.yaml", device="cpu"), max_pending=2)
+@pytest.fixture(scope="module")
+def engine() -> Engine[Any]:
+    return engine_for("yolo11n.yaml", image_size=320)
+
+
+def test_nothing_is_admitted_until_the_model_is_loaded(engine: Engine[Any]) -> None:
+    pipeline = Pipeline(max_pending=4, max_batch=4, max_batch_wait=0)
+    with pytest.raises(ImageRejected) as loading, pipeline.admit(1):
+        pass
+    assert loading.value.reason is Reason.NOT_READY and "loading" in loading.value.detail
+    pipeline.failed("model file not found: /models/gone.pt")
+    with pytest.raises(ImageRejected) as failed, pipeline.admit(1):
+        pass
+    assert failed.value.detail == "model file not found: /models/gone.pt"
+    pipeline.use(engine)
+    with pipeline.admit(1) as admitted:
+        assert admitted is engine and pipeline.ready and pipeline.load_error is None
+
+
+def test_admission_is_bounded_and_released(engine: Engine[Any]) -> None:
+    pipeline = pipeline_on(engine, max_pending=2)
     with pipeline.admit(2):
         assert pipeline.pending == 2
-        with pytest.raises(InputError) as info, pipeline.admit(1):
+        with pytest.raises(ImageRejected) as info, pipeline.admit(1):
             pass
         assert info.value.reason is Reason.OVERLOADED
     assert pipeline.pending == 0
@@ -31,28 +54,65 @@ def test_admission_is_bounded_and_released() -> None:
         assert pipeline.pending == 1
 
 
-def test_every_frame_reaches_every_sink_with_its_source(bus_bgr: np.ndarray, zidane_bgr: np.ndarray) -> None:
-    detector = Detector("yolo11n.yaml", device="cpu", image_size=320)
-    detector.load()
+def test_every_frame_reaches_every_sink_with_its_source(
+    engine: Engine[Any], bus_bgr: np.ndarray, zidane_bgr: np.ndarray
+) -> None:
     seen: list[Measurement] = []
-    pipeline = Pipeline(detector, sinks=[seen.append])
-    out = pipeline.process([PendingFrame(bus_bgr, "cam-a", 0.002), PendingFrame(zidane_bgr, "cam-b")])
+    pipeline = pipeline_on(engine, sinks=[seen.append], max_batch_wait=GENEROUS_WAIT)
+    frames = [engine.from_host(bus_bgr, source="cam-a"), engine.from_host(zidane_bgr, source="cam-b")]
+    out = [f.result(RESULT_TIMEOUT) for f in pipeline.submit(frames)]
+    pipeline.close()
     assert [m.source for m in out] == ["cam-a", "cam-b"] == [m.source for m in seen]
     assert (out[0].width, out[0].height) == (810, 1080)
-    assert out[0].times.decode == 0.002
     assert out[0].quality.brightness != out[1].quality.brightness
+    assert out[0].device == "cpu" and out[0].total_seconds >= out[0].times.inference > 0
 
 
-def test_a_device_decoded_frame_on_the_cpu_path_is_measured_like_its_pixels(bus_bgr: np.ndarray) -> None:
-    # A frame may carry a device-decoded RGB tensor; Ultralytics' path measures its pixels the same.
-    detector = Detector("yolo11n.yaml", device="cpu", image_size=320)
-    detector.load()
-    pipeline = Pipeline(detector)
-    rgb_chw = torch.from_numpy(np.ascontiguousarray(bus_bgr[:, :, ::-1])).permute(2, 0, 1)
-    from_tensor, from_array = pipeline.process([PendingFrame(rgb_chw, "cam-a"), PendingFrame(bus_bgr, "cam-a")])
-    assert (from_tensor.width, from_tensor.height) == (810, 1080)
-    assert from_tensor.quality == from_array.quality
-    assert [d.box_xyxy for d in from_tensor.detections] == [d.box_xyxy for d in from_array.detections]
+def test_a_sink_that_fails_once_still_records_each_frame_exactly_once(
+    engine: Engine[Any], bus_bgr: np.ndarray, zidane_bgr: np.ndarray
+) -> None:
+    recorded: list[str] = []
+    flaky_calls: list[str] = []
+    sizes: list[int] = []
+
+    def flaky(m: Measurement) -> None:  # a sink with a bug that shows once
+        flaky_calls.append(m.source)
+        if len(flaky_calls) == 1:
+            raise RuntimeError("sink bug")
+
+    pipeline = pipeline_on(
+        engine, sinks=[lambda m: recorded.append(m.source), flaky], batch_sinks=[sizes.append], max_batch_wait=0.5
+    )
+    with pipeline.admit(2):  # both frames are on their way: the batcher waits for the second
+        futures = pipeline.submit([engine.from_host(bus_bgr, source="cam-a")])
+        futures += pipeline.submit([engine.from_host(zidane_bgr, source="cam-b")])
+        results = [f.result(RESULT_TIMEOUT) for f in futures]
+    pipeline.close()
+    assert [m.source for m in results] == ["cam-a", "cam-b"]  # both callers answered
+    assert sorted(recorded) == ["cam-a", "cam-b"]  # the other sink saw each frame once
+    assert sorted(flaky_calls) == ["cam-a", "cam-b"]  # and the failing sink was not called again
+    assert sum(sizes) == 2  # vision_batch_size: the frames of the one run
+
+
+def test_a_frame_that_fails_in_a_batch_is_not_recorded_and_the_others_once(
+    engine: Engine[Any], bus_bgr: np.ndarray
+) -> None:
+    recorded: list[str] = []
+    sizes: list[int] = []
+    pipeline = pipeline_on(engine, sinks=[lambda m: recorded.append(m.source)], batch_sinks=[sizes.append])
+    # Not uint8: quality analysis refuses it, which fails the batch as a whole.
+    broken = Frame(np.zeros((480, 640, 3), dtype=np.float64), 640, 480, "cam-b")
+    frames = [engine.from_host(bus_bgr, source="cam-a"), broken, engine.from_host(bus_bgr, source="cam-c")]
+    with pipeline.admit(3):
+        good, bad, also_good = pipeline.submit(frames)
+        with pytest.raises(ValueError, match="uint8"):
+            bad.result(RESULT_TIMEOUT)
+        a, c = good.result(RESULT_TIMEOUT), also_good.result(RESULT_TIMEOUT)
+    pipeline.close()
+    assert (a.source, c.source) == ("cam-a", "cam-c")
+    assert sorted(recorded) == ["cam-a", "cam-c"]  # once each; the failed frame reached no sink
+    assert sum(sizes) == 2  # only the forward passes of runs that succeeded are counted
+    assert [d.class_name for d in a.detections] == [d.class_name for d in c.detections]
 
 
 def test_saturated_service_answers_503_with_retry_after(tmp_path: Path, model_path: str, bus_bgr: np.ndarray) -> None:

@@ -21,7 +21,7 @@ from urllib3 import encode_multipart_formdata
 from tests.conftest import encode_jpeg
 from tests.infra import http_status, vision_service
 from vision_service.api.upload import MAX_TEXT_FIELD_BYTES, MAX_TEXT_FIELDS, parse_multipart
-from vision_service.errors import InputError, Reason
+from vision_service.errors import ImageRejected, Reason
 
 LIMIT = 1_000_000
 
@@ -122,8 +122,13 @@ def test_api_key_guards_detection_but_not_health(tmp_path: Path, model_path: str
         )
         assert right.status_code == 200
         assert client.get("/healthz").status_code == 200
-        assert client.get("/metrics").status_code == 200
-        assert 'reason="unauthorized"' in client.get("/metrics").text
+        # A caller without the key is not an image the service refused: nothing is counted for it,
+        # on the detection routes or the camera routes (VisionHighErrorRate watches these counts).
+        assert client.get("/v1/cameras").status_code == 401
+        assert client.post("/v1/cameras", json={"id": "x", "url": "rtsp://127.0.0.1:9/x"}).status_code == 401
+        metrics = client.get("/metrics").text
+        assert 'outcome="rejected"' not in metrics and "unauthorized" not in metrics
+        assert 'vision_images_total{outcome="processed",reason="none",source="upload"} 1.0' in metrics
 
 
 BOUNDARY = "vision-test-boundary"
@@ -139,7 +144,7 @@ def form(fields: list[tuple[str, bytes | str]]) -> tuple[bytes, str]:
 
 
 def refused(body: bytes, content_type: str, *, max_images: int = 8) -> Reason:
-    with pytest.raises(InputError) as error:
+    with pytest.raises(ImageRejected) as error:
         parse_multipart(body, content_type, max_images=max_images)
     return error.value.reason
 

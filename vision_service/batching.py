@@ -12,8 +12,10 @@ are on their way: a lone request is dispatched at once instead of waiting ``max_
 company that is not coming. Under load batches fill up without any wait, since items queue
 while the handler runs. ``max_wait = 0`` takes only what is already queued.
 
-**Isolation.** When the handler raises for a batch of several items, each item is run again
-alone, so an item that makes the handler fail fails only its own future.
+**Outcomes.** The handler returns one outcome per item: its result, or the exception that item
+failed with, so one bad item fails only its own future (the pipeline runs a failed batch again
+frame by frame, see :mod:`vision_service.pipeline`). A handler that raises fails every item of
+the batch.
 
 **Shutdown.** :meth:`MicroBatcher.stop` refuses new items, lets the worker finish everything
 already queued (drain), then joins it.
@@ -56,13 +58,14 @@ _STOP = object()
 class MicroBatcher(Generic[T, R]):
     """Collects items from concurrent callers into calls of ``handle`` with up to ``max_batch`` items.
 
-    ``handle`` takes a list of items and returns one result per item, in order. It runs on the
-    batcher's own thread only, so it needs no locking of its own.
+    ``handle`` takes a list of items and returns one outcome per item, in order: a result, or the
+    exception that item failed with. It runs on the batcher's own thread only, so it needs no
+    locking of its own.
     """
 
     def __init__(
         self,
-        handle: Callable[[list[T]], Sequence[R]],
+        handle: Callable[[list[T]], Sequence[R | Exception]],
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
         max_wait: float = DEFAULT_MAX_WAIT_SECONDS,
@@ -157,22 +160,16 @@ class MicroBatcher(Generic[T, R]):
         if not live:
             return
         try:
-            results = list(self.handle([item.value for item in live]))
-            if len(results) != len(live):
-                raise RuntimeError(f"handler returned {len(results)} results for {len(live)} items")
+            outcomes = list(self.handle([item.value for item in live]))
+            if len(outcomes) != len(live):
+                raise RuntimeError(f"handler returned {len(outcomes)} outcomes for {len(live)} items")
         except Exception as exc:
-            if len(live) == 1:
-                live[0].future.set_exception(exc)
-                return
-            # One bad item must not fail the others: run each alone, so only the culprit fails.
-            log.debug("%s: batch of %d failed (%s); retrying one by one", self.name, len(live), exc)
+            log.warning("%s: a batch of %d failed: %s", self.name, len(live), exc)
             for item in live:
-                try:
-                    (result,) = self.handle([item.value])
-                except Exception as single_exc:
-                    item.future.set_exception(single_exc)
-                else:
-                    item.future.set_result(result)
+                item.future.set_exception(exc)
             return
-        for item, result in zip(live, results, strict=True):
-            item.future.set_result(result)
+        for item, outcome in zip(live, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                item.future.set_exception(outcome)
+            else:
+                item.future.set_result(outcome)

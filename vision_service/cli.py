@@ -106,8 +106,8 @@ def _analyze(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     import quality
-    from vision_service.decode import decode_image
-    from vision_service.errors import InputError
+    from vision_service.engine.decode import decode_image
+    from vision_service.errors import ImageRejected
 
     files = list(_image_files(args.paths))
     show_progress = any(p.is_dir() for p in args.paths) and sys.stderr.isatty()
@@ -115,13 +115,13 @@ def _analyze(args: argparse.Namespace) -> int:
     failed = 0
     for path in tqdm(files, desc="analyzing", unit="img", disable=not show_progress, file=sys.stderr):
         try:
-            frame = decode_image(path.read_bytes(), max_bytes=1 << 31, max_pixels=1 << 31)
-        except (OSError, InputError) as exc:
+            bgr = decode_image(path.read_bytes(), max_bytes=1 << 31, max_pixels=1 << 31)
+        except (OSError, ImageRejected) as exc:
             failed += 1
             print(f"{path}: {exc}", file=sys.stderr)
             continue
-        report = quality.measure(frame.pixels, analysis_size=args.analysis_size)
-        row = {"path": str(path), "width": frame.width, "height": frame.height, **report.as_dict()}
+        report = quality.measure(bgr, analysis_size=args.analysis_size)
+        row = {"path": str(path), "width": bgr.shape[1], "height": bgr.shape[0], **report.as_dict()}
         if args.json:
             print(json.dumps(row), flush=True)
         rows.append(row)
@@ -145,9 +145,9 @@ def _baseline_build(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from vision_service.core.config import SOURCE_ID_PATTERN, Settings
-    from vision_service.detector import ModelLoadError
     from vision_service.drift import baseline_path, save_baseline
-    from vision_service.drift.build import build_baseline
+    from vision_service.drift.reference import build_baseline
+    from vision_service.engine.factory import ModelLoadError
 
     if not SOURCE_ID_PATTERN.match(args.source):
         print(f"vision-service: --source {args.source!r} must match {SOURCE_ID_PATTERN.pattern}", file=sys.stderr)
@@ -181,7 +181,7 @@ def _baseline_build(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     import os
 
-    from vision_service.demo import DemoConfig, DemoError, run
+    from vision_service.clients.demo import DemoConfig, DemoError, run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = DemoConfig(

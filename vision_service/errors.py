@@ -1,4 +1,14 @@
-"""Input errors with a bounded set of reasons: each reason is also a metric label value."""
+"""Errors the API answers with: a bounded reason code, an HTTP status and a detail for people.
+
+Two types, because they are counted differently:
+
+* :class:`ImageRejected`: an image (or an upload of images) the service did not process, for
+  what it carried (corrupt, too large, an unknown source ...) or because the service could not
+  take it then (overloaded, model not ready). Counted in
+  ``vision_images_total{outcome="rejected", reason=<reason>}``.
+* :class:`ApiError`: everything else the API refuses (a missing API key, camera management);
+  never counted as an image.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +16,9 @@ from enum import StrEnum
 
 
 class Reason(StrEnum):
-    """Why an input was refused. The value is the JSON ``error`` and the metric ``reason``."""
+    """Why a request was refused. The value is the JSON ``error`` and, for rejected images, the metric ``reason``."""
 
+    # Images and uploads (ImageRejected)
     EMPTY = "empty_body"
     TOO_LARGE = "too_large"
     TOO_MANY_PIXELS = "too_many_pixels"
@@ -20,11 +31,11 @@ class Reason(StrEnum):
     MALFORMED_REQUEST = "malformed_request"
     TOO_MANY_IMAGES = "too_many_images"
     UNKNOWN_SOURCE = "unknown_source"
+    BODY_TIMEOUT = "body_timeout"
     NOT_READY = "model_not_ready"
     OVERLOADED = "overloaded"
+    # The rest of the API (ApiError)
     UNAUTHORIZED = "unauthorized"
-    BODY_TIMEOUT = "body_timeout"
-    # Camera management (/v1/cameras): not image rejections, so never counted in vision_images_total.
     INVALID_CAMERA = "invalid_camera"
     CAMERA_EXISTS = "camera_exists"
     CAMERA_NOT_FOUND = "camera_not_found"
@@ -33,7 +44,7 @@ class Reason(StrEnum):
     CAMERAS_SHARDED = "cameras_sharded"
 
 
-# HTTP status for each reason; everything a client sent wrong is a 4xx.
+# HTTP status for each reason: what a client sent wrong is a 4xx; a service that cannot take work now, 503.
 STATUS: dict[Reason, int] = {
     Reason.EMPTY: 400,
     Reason.TOO_LARGE: 413,
@@ -47,10 +58,10 @@ STATUS: dict[Reason, int] = {
     Reason.MALFORMED_REQUEST: 400,
     Reason.TOO_MANY_IMAGES: 413,
     Reason.UNKNOWN_SOURCE: 400,
+    Reason.BODY_TIMEOUT: 408,
     Reason.NOT_READY: 503,
     Reason.OVERLOADED: 503,
     Reason.UNAUTHORIZED: 401,
-    Reason.BODY_TIMEOUT: 408,
     Reason.INVALID_CAMERA: 400,
     Reason.CAMERA_EXISTS: 409,
     Reason.CAMERA_NOT_FOUND: 404,
@@ -60,20 +71,8 @@ STATUS: dict[Reason, int] = {
 }
 
 
-CAMERA_REASONS = frozenset(
-    {
-        Reason.INVALID_CAMERA,
-        Reason.CAMERA_EXISTS,
-        Reason.CAMERA_NOT_FOUND,
-        Reason.TOO_MANY_CAMERAS,
-        Reason.NO_FRAME,
-        Reason.CAMERAS_SHARDED,
-    }
-)
-
-
-class InputError(Exception):
-    """A request or image the service refuses, with a reason code and a human detail."""
+class ApiError(Exception):
+    """A refusal answered as ``{"error": reason, "detail": ...}`` with the reason's status; not an image."""
 
     def __init__(self, reason: Reason, detail: str) -> None:
         super().__init__(f"{reason.value}: {detail}")
@@ -86,3 +85,7 @@ class InputError(Exception):
 
     def to_json(self) -> dict[str, str]:
         return {"error": self.reason.value, "detail": self.detail}
+
+
+class ImageRejected(ApiError):
+    """An image the service did not process; counted in ``vision_images_total{outcome="rejected"}``."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from quality import QualityReport
@@ -72,7 +72,6 @@ class Measurement:
     times: StageTimes
     device: str
     total_seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def brightness_band(self) -> str:

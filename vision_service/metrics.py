@@ -1,7 +1,8 @@
 """Prometheus metric definitions and how a Measurement is recorded into them.
 
 Every label value is bounded: sources are configured ids, classes come from the model, reasons
-and stages from enums, routes are templates. Each app gets its own registry.
+and stages from enums, routes are templates. Each app gets its own registry. The per-image
+quality histograms are made from :data:`quality.SIGNALS`, one per signal of the report.
 """
 
 from __future__ import annotations
@@ -11,40 +12,12 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
+import quality
+from vision_service.cameras.stats import OUTCOMES as CAMERA_OUTCOMES
+from vision_service.engine import ModelInfo
 from vision_service.errors import Reason
 from vision_service.measurement import Measurement
 
-# Buckets follow each signal's real range (see quality.report for formulas):
-# brightness is mean luma/255 in [0, 1]; finer steps at the dark end where low light lives.
-BRIGHTNESS_BUCKETS = (
-    0.02,
-    0.05,
-    0.08,
-    0.1,
-    0.125,
-    0.15,
-    0.2,
-    0.25,
-    0.3,
-    0.35,
-    0.4,
-    0.45,
-    0.5,
-    0.55,
-    0.6,
-    0.7,
-    0.8,
-    0.9,
-    1.0,
-)
-# RMS contrast (std of luma/255) rarely exceeds 0.35 in photographs; 0.5 is the theoretical max.
-CONTRAST_BUCKETS = (0.02, 0.04, 0.06, 0.08, 0.1, 0.125, 0.15, 0.175, 0.2, 0.25, 0.3, 0.4, 0.5)
-# Variance of the Laplacian spans decades (blurred ~10, sharp street scene ~1000+): log-spaced.
-SHARPNESS_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000)
-# Noise sigma in 8-bit grey levels: clean daylight 1-3, night with gain 8-30.
-NOISE_BUCKETS = (0.5, 1, 1.5, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50)
-# Clipped-pixel fractions: most frames clip almost nothing, so resolve the low end finely.
-EXPOSURE_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 # Detections per image: roughly Fibonacci, from empty scenes to crowds.
 DETECTION_COUNT_BUCKETS = (0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 300)
 CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
@@ -54,42 +27,24 @@ REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
-# vision_camera_frames_total outcomes.
-CAMERA_OUTCOMES = ("processed", "dropped", "failed")
-
-
 class Metrics:
     """All of the service's metrics in one registry, and the ways they get recorded."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self._define_image_metrics()
+        self._define_service_metrics()
+        self._define_camera_metrics()
+
+    def _define_image_metrics(self) -> None:
+        """Per processed image, by source: each quality signal, detections and their confidence."""
         r = self.registry
-
-        def image_histogram(name: str, doc: str, buckets: tuple[float, ...]) -> Histogram:
-            return Histogram(name, doc, ["source"], buckets=buckets, registry=r)
-
-        self.brightness = image_histogram(
-            "vision_image_brightness_ratio", "Mean Rec.601 luma / 255 per image.", BRIGHTNESS_BUCKETS
-        )
-        self.contrast = image_histogram(
-            "vision_image_contrast_ratio", "RMS contrast (std of luma / 255) per image.", CONTRAST_BUCKETS
-        )
-        self.sharpness = image_histogram(
-            "vision_image_sharpness",
-            "Variance of the Laplacian of luma per image (low = blurry).",
-            SHARPNESS_BUCKETS,
-        )
-        self.noise = image_histogram(
-            "vision_image_noise_sigma",
-            "Estimated additive noise std per image, 8-bit grey levels.",
-            NOISE_BUCKETS,
-        )
-        self.underexposed = image_histogram(
-            "vision_image_underexposed_ratio", "Fraction of pixels clipped dark per image.", EXPOSURE_BUCKETS
-        )
-        self.overexposed = image_histogram(
-            "vision_image_overexposed_ratio", "Fraction of pixels clipped bright per image.", EXPOSURE_BUCKETS
-        )
+        self.signals = {
+            s.field: Histogram(
+                f"vision_image_{s.name}", f"{s.description} Per image.", ["source"], buckets=s.buckets, registry=r
+            )
+            for s in quality.SIGNALS
+        }
         self.detections_per_image = Histogram(
             "vision_image_detections",
             "Detections per image, by source and brightness band.",
@@ -113,6 +68,10 @@ class Metrics:
             ["source", "outcome", "reason"],
             registry=r,
         )
+
+    def _define_service_metrics(self) -> None:
+        """Latency per stage and request, batching and queueing, the model."""
+        r = self.registry
         self.stage_seconds = Histogram(
             "vision_stage_duration_seconds",
             "Seconds per pipeline stage per image.",
@@ -137,7 +96,10 @@ class Metrics:
             "vision_model_load_duration_seconds", "Seconds the last model load and warm-up took.", registry=r
         )
         self.model_load_failures = Counter("vision_model_load_failures", "Model loads that failed.", registry=r)
-        # Cameras (vision_service/cameras): series per camera id, removed with the camera.
+
+    def _define_camera_metrics(self) -> None:
+        """Per camera id (vision_service/cameras), removed with the camera; and camera sharding."""
+        r = self.registry
         self.camera_up = Gauge(
             "vision_camera_up",
             "1 while the camera delivers frames; 0 while connecting, down or disabled.",
@@ -171,15 +133,12 @@ class Metrics:
             "vision_shard_cameras", "Cameras of the shared list that this replica owns and reads.", registry=r
         )
 
+    # -- images -------------------------------------------------------------------------------------
+
     def record(self, m: Measurement) -> None:
-        """Record one processed frame."""
-        q = m.quality
-        self.brightness.labels(m.source).observe(q.brightness)
-        self.contrast.labels(m.source).observe(q.contrast)
-        self.sharpness.labels(m.source).observe(q.sharpness)
-        self.noise.labels(m.source).observe(q.noise_sigma)
-        self.underexposed.labels(m.source).observe(q.underexposed_ratio)
-        self.overexposed.labels(m.source).observe(q.overexposed_ratio)
+        """Record one processed frame (a pipeline sink)."""
+        for field, histogram in self.signals.items():
+            histogram.labels(m.source).observe(getattr(m.quality, field))
         band = m.brightness_band
         self.detections_per_image.labels(m.source, band).observe(len(m.detections))
         confidence = self.confidence.labels(m.source, band)
@@ -191,8 +150,10 @@ class Metrics:
             self.stage_seconds.labels(stage, m.device).observe(seconds)
 
     def record_rejection(self, source: str, reason: Reason) -> None:
-        """Count an input that was refused; ``source`` must already be a known id."""
+        """Count an image that was refused; ``source`` must already be an accepted id (or 'unknown')."""
         self.images.labels(source, "rejected", reason.value).inc()
+
+    # -- service ------------------------------------------------------------------------------------
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.request_seconds.labels(route, method, str(status)).observe(seconds)
@@ -200,14 +161,16 @@ class Metrics:
     def track_queue(self, depth: Callable[[], float]) -> None:
         self.queue_depth.set_function(depth)
 
-    def model_loaded(self, *, model: str, device: str, task: str, fmt: str, seconds: float) -> None:
-        self.model_info.info({"model": model, "device": device, "task": task, "format": fmt})
-        self.model_load_seconds.set(seconds)
+    def model_loaded(self, model: ModelInfo) -> None:
+        self.model_info.info({"model": model.name, "device": model.device, "task": model.task, "format": model.format})
+        self.model_load_seconds.set(model.load_seconds)
         self.model_ready.set(1)
 
     def model_failed(self) -> None:
         self.model_ready.set(0)
         self.model_load_failures.inc()
+
+    # -- cameras (vision_service.cameras.stats.CameraTelemetry) -------------------------------------
 
     def camera_added(self, camera: str, fps: Callable[[], float]) -> None:
         """Create a camera's series at zero; ``fps`` is read at scrape time."""

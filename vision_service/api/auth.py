@@ -8,7 +8,7 @@ from fastapi import Request
 from fastapi.security import APIKeyHeader
 
 from vision_service.api.state import ServiceState
-from vision_service.errors import InputError, Reason
+from vision_service.errors import ApiError, Reason
 
 API_KEY_HEADER = "X-API-Key"
 # auto_error=False: a missing key must give our JSON error, not FastAPI's 403.
@@ -23,4 +23,4 @@ async def require_api_key(request: Request) -> None:
         return
     sent = await _scheme(request) or ""
     if not hmac.compare_digest(sent.encode(), expected.get_secret_value().encode()):
-        raise InputError(Reason.UNAUTHORIZED, f"missing or wrong {API_KEY_HEADER} header")
+        raise ApiError(Reason.UNAUTHORIZED, f"missing or wrong {API_KEY_HEADER} header")

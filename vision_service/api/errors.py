@@ -1,4 +1,4 @@
-"""Every error the API returns is JSON ``{"error": ..., "detail": ...}``; refused inputs are counted."""
+"""Every error the API returns is JSON ``{"error": ..., "detail": ...}``; rejected images are also counted."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from vision_service.api.state import ServiceState
-from vision_service.errors import CAMERA_REASONS, InputError, Reason
+from vision_service.errors import ApiError, ImageRejected, Reason
 
 log = logging.getLogger(__name__)
 
@@ -19,12 +19,12 @@ RETRY_AFTER_SECONDS = 1
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(InputError)
-    async def on_input_error(request: Request, exc: InputError) -> JSONResponse:
-        state: ServiceState = request.app.state.service
-        source = getattr(request.state, "source_label", None) or "upload"
-        if exc.reason not in CAMERA_REASONS:  # camera management refusals are not refused images
-            state.metrics.record_rejection(source, exc.reason)
+    @app.exception_handler(ApiError)
+    async def on_api_error(request: Request, exc: ApiError) -> JSONResponse:
+        if isinstance(exc, ImageRejected):
+            state: ServiceState = request.app.state.service
+            # The routes name the (accepted) source before reading images; 'unknown' for a refused id.
+            state.metrics.record_rejection(getattr(request.state, "source_label", None) or "upload", exc.reason)
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if exc.status_code == 503 else None
         return JSONResponse(exc.to_json(), status_code=exc.status_code, headers=headers)
 

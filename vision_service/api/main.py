@@ -17,42 +17,33 @@ from vision_service.api.errors import install_error_handlers
 from vision_service.api.routes import cameras, detect, health, metrics
 from vision_service.api.state import ServiceState
 from vision_service.cameras.manager import CameraManager
-from vision_service.core.config import UPLOAD_SOURCE, Settings
-from vision_service.detector import Detector
+from vision_service.core.config import Settings
 from vision_service.drift import DriftCollector, DriftTracker
 from vision_service.gpu import GpuCollector
 from vision_service.metrics import Metrics
 from vision_service.pipeline import Pipeline
+from vision_service.sources import Sources
 
 
 def build_state(settings: Settings) -> ServiceState:
-    """Wire detector, pipeline and metrics from settings (the model is not loaded yet)."""
-    detector = Detector.from_settings(settings)
+    """Wire pipeline, metrics, drift, sources and cameras from settings (the model is not loaded yet)."""
     metrics_ = Metrics()
     metrics_.registry.register(GpuCollector())
     drift = DriftTracker.from_settings(settings)  # loads the baselines in VISION_BASELINE_DIR
     metrics_.registry.register(DriftCollector(drift))
-    pipeline = Pipeline(
-        detector,
-        analysis_size=settings.analysis_size,
-        max_pending=settings.max_pending_frames,
-        sinks=[metrics_.record, drift.record],
-        batch_sinks=[metrics_.batch_size.observe],
-        max_batch=settings.max_batch,
-        max_batch_wait=settings.max_batch_wait_ms / 1000,
-        device_path_mode=settings.device_path,
+    pipeline = Pipeline.from_settings(
+        settings, sinks=[metrics_.record, drift.record], batch_sinks=[metrics_.batch_size.observe]
     )
     metrics_.track_queue(lambda: pipeline.pending)
     metrics_.model_ready.set(0)
-    sources = {UPLOAD_SOURCE, *settings.sources}  # camera ids join (and leave) this set
+    sources = Sources(settings.sources)
     return ServiceState(
         settings=settings,
-        detector=detector,
         pipeline=pipeline,
         metrics=metrics_,
         sources=sources,
-        cameras=CameraManager.from_settings(settings, pipeline=pipeline, telemetry=metrics_, sources=sources),
         drift=drift,
+        cameras=CameraManager.from_settings(settings, pipeline=pipeline, telemetry=metrics_, sources=sources),
     )
 
 
@@ -65,17 +56,15 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
         state.pipeline.start()
         if load_model:
             state.load_model_in_background()
-        if state.cameras is not None:
-            # An invalid VISION_CAMERAS_FILE stops the start-up with a message naming the camera.
-            await run_in_threadpool(state.cameras.start)
+        # An invalid VISION_CAMERAS_FILE stops the start-up with a message naming the camera.
+        await run_in_threadpool(state.cameras.start)
         if settings.metrics_port is not None:
             # A separate port keeps /metrics reachable by Prometheus while the API is firewalled.
             server, thread = start_http_server(
                 settings.metrics_port, addr=settings.host, registry=state.metrics.registry
             )
         yield
-        if state.cameras is not None:
-            await run_in_threadpool(state.cameras.stop)
+        await run_in_threadpool(state.cameras.stop)
         # After the cameras: frames already queued (uploads in flight, a camera round) are finished.
         await run_in_threadpool(state.pipeline.close, 30.0)
         if settings.metrics_port is not None:

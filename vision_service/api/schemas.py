@@ -1,8 +1,12 @@
-"""Response models: they document the API in OpenAPI and check what the routes return."""
+"""Response models: the routes build their answers from them, and they document the API in OpenAPI."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from fastapi import Response
+from pydantic import BaseModel, Field, create_model
+
+import quality
+from vision_service.measurement import Measurement
 
 
 class ErrorResponse(BaseModel):
@@ -17,13 +21,12 @@ class DetectionOut(BaseModel):
     box_xyxy: list[float] = Field(description="x1, y1, x2, y2 in original image pixels.")
 
 
-class QualityOut(BaseModel):
-    brightness: float = Field(description="Mean Rec.601 luma / 255, 0..1.")
-    contrast: float = Field(description="Std of luma / 255 (RMS contrast).")
-    sharpness: float = Field(description="Variance of the Laplacian of luma; low = blurry.")
-    noise_sigma: float = Field(description="Estimated additive noise std, 8-bit grey levels.")
-    underexposed_ratio: float = Field(description="Fraction of pixels clipped dark.")
-    overexposed_ratio: float = Field(description="Fraction of pixels clipped bright.")
+# One field per signal of the quality report (quality.SIGNALS), so a new signal needs no change here.
+QualityOut: type[BaseModel] = create_model(
+    "QualityOut",
+    __doc__="The image-quality signals of one image (see quality/report.py for each formula).",
+    **{s.field: (float, Field(description=s.description)) for s in quality.SIGNALS},  # type: ignore[call-overload]
+)
 
 
 class ImageSize(BaseModel):
@@ -73,3 +76,22 @@ class BatchResponse(BaseModel):
     results: list[BatchItem]
     processed: int
     failed: int
+
+
+def detect_response(m: Measurement, model: ModelOut) -> DetectResponse:
+    """The answer for one processed image."""
+    t = m.times
+    return DetectResponse(
+        source=m.source,
+        detections=[DetectionOut(**d.as_dict()) for d in m.detections],
+        count=len(m.detections),
+        quality=QualityOut(**m.quality.as_dict()),
+        image=ImageSize(width=m.width, height=m.height),
+        timings_ms=Timings(**{stage: seconds * 1000 for stage, seconds in t.as_items()}, total=m.total_seconds * 1000),
+        model=model,
+    )
+
+
+def json_response(body: BaseModel, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """``body`` serialised once by pydantic (a returned model would be dumped and validated again by FastAPI)."""
+    return Response(body.model_dump_json(), status_code=status_code, media_type="application/json", headers=headers)

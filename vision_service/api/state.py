@@ -1,21 +1,21 @@
-"""What the routes share: settings, detector, pipeline and metrics, plus model readiness."""
+"""What the routes share: settings, pipeline, metrics, sources, drift and cameras, and loading the model."""
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from vision_service.cameras.manager import CameraManager
 from vision_service.core.config import Settings
-from vision_service.detector import Detector, ModelLoadError
 from vision_service.drift import DriftTracker
+from vision_service.engine.factory import ModelLoadError, load_engine
 from vision_service.metrics import Metrics
 from vision_service.pipeline import Pipeline
+from vision_service.sources import Sources
 
 log = logging.getLogger(__name__)
 
@@ -23,36 +23,23 @@ log = logging.getLogger(__name__)
 @dataclass
 class ServiceState:
     settings: Settings
-    detector: Detector
     pipeline: Pipeline
     metrics: Metrics
-    sources: set[str] = field(default_factory=set)
-    drift: DriftTracker | None = None
-    cameras: CameraManager | None = None
-    load_error: str | None = None
-    started_at: float = field(default_factory=time.time)
-
-    @property
-    def ready(self) -> bool:
-        return self.detector.loaded and self.load_error is None
+    sources: Sources
+    drift: DriftTracker
+    cameras: CameraManager
 
     def load_model(self) -> None:
-        """Load and warm the model; on failure keep the service alive and remember why."""
+        """Load the engine and hand it to the pipeline; on failure keep the service alive and say why."""
         try:
-            self.detector.load()
+            engine = load_engine(self.settings)
         except ModelLoadError as exc:
-            self.load_error = str(exc)
+            self.pipeline.failed(str(exc))
             self.metrics.model_failed()
             log.error("%s", exc)
             return
-        self.load_error = None
-        self.metrics.model_loaded(
-            model=self.detector.name,
-            device=self.detector.device,
-            task=self.detector.task,
-            fmt=self.detector.format,
-            seconds=self.detector.load_seconds or 0.0,
-        )
+        self.pipeline.use(engine)
+        self.metrics.model_loaded(engine.model)
 
     def load_model_in_background(self) -> threading.Thread:
         thread = threading.Thread(target=self.load_model, name="model-loader", daemon=True)

@@ -2,8 +2,8 @@
 
 Each enabled camera has a reader thread (:mod:`~vision_service.cameras.reader`); one scheduler
 thread (:mod:`~vision_service.cameras.scheduler`) feeds all of them to the pipeline. A camera's id
-becomes an accepted ``source`` while it exists. Removing a camera stops its reader and removes
-its ``vision_camera_*`` series.
+is an accepted source (:class:`vision_service.sources.Sources`) while the camera exists. Removing
+a camera stops its reader and removes its ``vision_camera_*`` series.
 
 Persistence: with ``persist`` and a ``cameras_file``, every add and remove first rewrites the
 YAML file atomically (temporary file + fsync + rename, see :func:`config.save_cameras`) and only
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,8 +31,9 @@ from vision_service.cameras.scheduler import Feed, Scheduler
 from vision_service.cameras.sharding import Shard, parse_shard
 from vision_service.cameras.snapshot import annotated_jpeg
 from vision_service.cameras.stats import CameraStats, CameraTelemetry, Status
-from vision_service.errors import InputError, Reason
+from vision_service.errors import ApiError, Reason
 from vision_service.pipeline import Pipeline
+from vision_service.sources import Sources
 
 if TYPE_CHECKING:
     from vision_service.core.config import Settings
@@ -60,9 +60,8 @@ class CameraManager:
         self,
         pipeline: Pipeline,
         telemetry: CameraTelemetry,
-        sources: set[str],
+        sources: Sources,
         *,
-        reserved_sources: Iterable[str] = (),
         cameras_file: Path | None = None,
         persist: bool = False,
         allow_local: bool = True,
@@ -76,7 +75,6 @@ class CameraManager:
     ) -> None:
         self.telemetry = telemetry
         self.sources = sources
-        self.reserved_sources = frozenset(reserved_sources)
         self.cameras_file = cameras_file
         self.persist = persist
         self.allow_local = allow_local
@@ -99,13 +97,12 @@ class CameraManager:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, pipeline: Pipeline, telemetry: CameraTelemetry, sources: set[str]
+        cls, settings: Settings, *, pipeline: Pipeline, telemetry: CameraTelemetry, sources: Sources
     ) -> CameraManager:
         return cls(
             pipeline,
             telemetry,
             sources,
-            reserved_sources=settings.known_sources,
             cameras_file=settings.cameras_file,
             persist=settings.cameras_persist,
             allow_local=settings.allow_local_sources,
@@ -160,8 +157,7 @@ class CameraManager:
             self._cameras.clear()
             self._feeds = ()
             for entry in entries:
-                if entry.camera.id not in self.reserved_sources:
-                    self.sources.discard(entry.camera.id)
+                self.sources.remove_camera(entry.camera.id)
         for entry in entries:
             if entry.reader is not None:
                 entry.reader.stop()
@@ -178,7 +174,7 @@ class CameraManager:
         try:
             return parse_camera(data, allow_local=self.allow_local)
         except CameraConfigError as exc:
-            raise InputError(Reason.INVALID_CAMERA, str(exc)) from None
+            raise ApiError(Reason.INVALID_CAMERA, str(exc)) from None
 
     def add(self, data: object) -> dict[str, Any]:
         """Add and start a camera (``data`` is a mapping or a :class:`Camera`); return its view."""
@@ -186,9 +182,9 @@ class CameraManager:
         camera = data if isinstance(data, Camera) else self.parse(data)
         with self._lock:
             if camera.id in self._cameras:
-                raise InputError(Reason.CAMERA_EXISTS, f"camera {camera.id!r} already exists")
+                raise ApiError(Reason.CAMERA_EXISTS, f"camera {camera.id!r} already exists")
             if len(self._cameras) >= self.max_cameras:
-                raise InputError(Reason.TOO_MANY_CAMERAS, f"at most {self.max_cameras} cameras (VISION_MAX_CAMERAS)")
+                raise ApiError(Reason.TOO_MANY_CAMERAS, f"at most {self.max_cameras} cameras (VISION_MAX_CAMERAS)")
             self._save([*(c.camera for c in self._cameras.values()), camera])
             entry = self._start(camera)
         log.info("camera %s added: %s at %g fps", camera.id, camera.masked_url, camera.fps)
@@ -209,8 +205,7 @@ class CameraManager:
         """Drop a camera from the running set and the accepted sources; the caller holds the lock."""
         del self._cameras[camera_id]
         self._feeds = tuple(c.feed for c in self._cameras.values() if c.reader is not None)
-        if camera_id not in self.reserved_sources:
-            self.sources.discard(camera_id)
+        self.sources.remove_camera(camera_id)
 
     def _stop_entries(self, entries: list[_Camera]) -> None:
         """Stop forgotten cameras' readers and remove their series (outside the lock: it may wait)."""
@@ -241,7 +236,7 @@ class CameraManager:
             )
         entry = _Camera(camera, stats, slot, reader)
         self._cameras[camera.id] = entry
-        self.sources.add(camera.id)
+        self.sources.add_camera(camera.id)
         self._feeds = tuple(c.feed for c in self._cameras.values() if c.reader is not None)
         if reader is not None:
             reader.start()
@@ -250,7 +245,7 @@ class CameraManager:
 
     def _refuse_when_sharded(self) -> None:
         if self.shard is not None:
-            raise InputError(
+            raise ApiError(
                 Reason.CAMERAS_SHARDED,
                 "cameras are sharded across replicas: edit the shared camera file (VISION_CAMERAS_FILE) instead",
             )
@@ -353,15 +348,12 @@ class CameraManager:
     def get(self, camera_id: str) -> dict[str, Any]:
         return self._view(self._entry(camera_id))
 
-    def stats(self, camera_id: str) -> CameraStats:
-        return self._entry(camera_id).stats
-
     def snapshot(self, camera_id: str) -> bytes:
         """The last processed frame of the camera as a JPEG with its detections drawn."""
         entry = self._entry(camera_id)
         last = entry.stats.last_frame()
         if last is None:
-            raise InputError(
+            raise ApiError(
                 Reason.NO_FRAME, f"camera {camera_id!r} has no processed frame yet (status: {entry.stats.status.value})"
             )
         pixels, measurement = last
@@ -375,8 +367,8 @@ class CameraManager:
         return entry
 
     @staticmethod
-    def _not_found(camera_id: str) -> InputError:
-        return InputError(Reason.CAMERA_NOT_FOUND, f"no camera {camera_id[:64]!r}")
+    def _not_found(camera_id: str) -> ApiError:
+        return ApiError(Reason.CAMERA_NOT_FOUND, f"no camera {camera_id[:64]!r}")
 
     @staticmethod
     def _view(entry: _Camera) -> dict[str, Any]:

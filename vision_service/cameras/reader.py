@@ -24,7 +24,6 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -55,29 +54,21 @@ DEFAULT_FILE_FPS = 25.0
 OpenCapture = Callable[[CameraSource, float], "cv2.VideoCapture | None"]
 
 
-@dataclass(frozen=True)
-class Frame:
-    """A sampled camera frame: BGR uint8 pixels and the wall time they were read."""
-
-    pixels: np.ndarray
-    captured_at: float
-
-
 class LatestFrame:
-    """A one-frame slot: ``put`` replaces, ``take`` empties. Never holds more than one frame."""
+    """A one-frame slot of BGR uint8 pixels: ``put`` replaces, ``take`` empties. Never holds more than one frame."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._frame: Frame | None = None
+        self._frame: np.ndarray | None = None
 
-    def put(self, frame: Frame) -> bool:
+    def put(self, frame: np.ndarray) -> bool:
         """Store ``frame``; return True when it replaced one nobody took (a dropped frame)."""
         with self._lock:
             replaced = self._frame is not None
             self._frame = frame
         return replaced
 
-    def take(self) -> Frame | None:
+    def take(self) -> np.ndarray | None:
         with self._lock:
             frame, self._frame = self._frame, None
         return frame
@@ -178,10 +169,6 @@ class CameraReader:
         if self._thread.ident is not None:
             self._thread.join(timeout)
         return not self._thread.is_alive()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
 
     def _run(self) -> None:
         try:
@@ -291,7 +278,7 @@ class CameraReader:
                 self.stats.count(FAILED)
                 self._error = "could not decode a frame"
                 return "failed", delivered
-            if self.slot.put(Frame(frame, time.time())):
+            if self.slot.put(frame):
                 self.stats.count(DROPPED)
             self._on_frame()
             next_sample += period

@@ -20,10 +20,12 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 
-from vision_service.cameras.reader import Frame, LatestFrame
+import numpy as np
+
+from vision_service.cameras.reader import LatestFrame
 from vision_service.cameras.stats import DROPPED, FAILED, CameraStats
-from vision_service.errors import InputError
-from vision_service.pipeline import PendingFrame, Pipeline
+from vision_service.errors import ImageRejected
+from vision_service.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +88,7 @@ class Scheduler:
                 continue
             self.process_round(picked)
 
-    def next_round(self) -> list[tuple[Feed, Frame]]:
+    def next_round(self) -> list[tuple[Feed, np.ndarray]]:
         """Every feed's waiting frame (taken), in round-robin order after the one served first last time.
 
         Rotating the start keeps admission fair when the queue has room for only some of the round.
@@ -106,34 +108,31 @@ class Scheduler:
             self._last = picked[0][0].camera_id
         return picked
 
-    def process_round(self, picked: Sequence[tuple[Feed, Frame]]) -> None:
+    def process_round(self, picked: Sequence[tuple[Feed, np.ndarray]]) -> None:
         """Admit what fits, send the admitted frames as one submission, count every outcome."""
         with ExitStack() as admitted_stack:
             admitted = []
-            for feed, frame in picked:
+            for feed, pixels in picked:
                 try:
-                    admitted_stack.enter_context(self.pipeline.admit(1))
-                except InputError:
-                    # Overloaded (uploads fill the queue): drop, do not wait.
+                    engine = admitted_stack.enter_context(self.pipeline.admit(1))
+                except ImageRejected:
+                    # Overloaded (uploads fill the queue) or the model is not loaded yet: drop, do not wait.
                     feed.stats.count(DROPPED)
                     continue
-                admitted.append((feed, frame))
+                admitted.append((feed, pixels, engine.from_host(pixels, source=feed.camera_id)))
             if not admitted:
                 return
             try:
-                futures = self.pipeline.submit([PendingFrame(frame.pixels, feed.camera_id) for feed, frame in admitted])
-            except InputError:  # shutting down
-                for feed, _ in admitted:
+                futures = self.pipeline.submit([frame for _, _, frame in admitted])
+            except ImageRejected:  # shutting down
+                for feed, _, _ in admitted:
                     feed.stats.count(DROPPED)
                 return
-            for (feed, frame), future in zip(admitted, futures, strict=True):
+            for (feed, pixels, _), future in zip(admitted, futures, strict=True):
                 try:
                     measurement = future.result()
-                except InputError:
-                    # The model is still loading: drop, do not wait.
-                    feed.stats.count(DROPPED)
                 except Exception as exc:
                     log.error("camera %s: processing a frame failed: %s", feed.camera_id, type(exc).__name__)
                     feed.stats.count(FAILED)
                 else:
-                    feed.stats.processed(frame.pixels, measurement)
+                    feed.stats.processed(pixels, measurement)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -142,8 +141,3 @@ class Settings(BaseSettings):
         if self.shard_peers is not None and self.cameras_persist:
             raise ValueError("VISION_CAMERAS_PERSIST cannot be used with sharding: replicas share one camera file")
         return self
-
-    @cached_property
-    def known_sources(self) -> frozenset[str]:
-        """Source ids a client may name; anything else is refused, never turned into a label."""
-        return frozenset([UPLOAD_SOURCE, *self.sources])

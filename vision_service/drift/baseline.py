@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from vision_service.core.config import SOURCE_ID_PATTERN
+from vision_service.drift.frame_values import SIGNALS, FrameSignals, pool
 from vision_service.drift.scores import PSI_BINS, bin_fractions, quantile_edges
-from vision_service.drift.signals import SIGNALS, FrameSignals, pool
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class Baseline:
         origin: str,
         settings: Mapping[str, Any] | None = None,
     ) -> Baseline:
-        """The baseline of ``frames`` (see :func:`vision_service.drift.signals.frame_signals`)."""
+        """The baseline of ``frames`` (see :func:`vision_service.drift.frame_values.frame_signals`)."""
         if not SOURCE_ID_PATTERN.match(source):
             raise ValueError(f"source id {source!r} must match {SOURCE_ID_PATTERN.pattern}")
         if not frames:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from vision_service.drift.signals import SIGNALS
+from vision_service.drift.frame_values import SIGNALS
 from vision_service.drift.tracker import TESTS, DriftTracker
 
 

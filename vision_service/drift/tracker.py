@@ -20,8 +20,8 @@ import numpy as np
 
 from vision_service.core.config import Settings
 from vision_service.drift.baseline import Baseline, baseline_path, load_baselines, save_baseline
+from vision_service.drift.frame_values import SIGNALS, FrameSignals, measurement_signals, pool
 from vision_service.drift.scores import bin_fractions, ks_statistic, psi_from_fractions
-from vision_service.drift.signals import SIGNALS, FrameSignals, measurement_signals, pool
 from vision_service.drift.window import RollingWindow
 from vision_service.measurement import Measurement
 
@@ -178,11 +178,6 @@ class DriftTracker:
             return dict(self._baselines)
 
     # ------------------------------------------------------------ scores
-
-    def window_sizes(self) -> dict[str, int]:
-        """Frames now in each source's window."""
-        with self._lock:
-            return {source: len(window) for source, window in self._windows.items()}
 
     def drift(self) -> list[SourceDrift]:
         """Window size and drift scores of every source with a window (scores only with a baseline)."""

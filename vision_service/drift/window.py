@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 
-import numpy as np
-
-from vision_service.drift.signals import FrameSignals, pool
+from vision_service.drift.frame_values import FrameSignals
 
 
 class RollingWindow:
@@ -33,7 +31,3 @@ class RollingWindow:
     def snapshot(self) -> list[FrameSignals]:
         """The frames now in the window, oldest first (a copy; frames themselves are never mutated)."""
         return list(self._frames)
-
-    def pooled(self) -> dict[str, np.ndarray]:
-        """Each signal's values over the window (see :func:`vision_service.drift.signals.pool`)."""
-        return pool(self._frames)

@@ -9,15 +9,14 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from vision_service.api.schemas import ErrorResponse
-from vision_service.api.state import ServiceState, State
+from vision_service.api.schemas import ErrorResponse, json_response
+from vision_service.api.state import State
+from vision_service.api.upload import read_body
 from vision_service.cameras.config import Camera
-from vision_service.cameras.manager import CameraManager
-from vision_service.errors import InputError, Reason
+from vision_service.errors import ApiError, Reason
 
 router = APIRouter(prefix="/v1/cameras", tags=["cameras"])
 
@@ -74,16 +73,16 @@ _BODY_DOC: dict[str, Any] = {
 }
 
 
-def _manager(state: ServiceState) -> CameraManager:
-    if state.cameras is None:
-        raise RuntimeError("the camera manager is not configured")
-    return state.cameras
-
-
 @router.get("", response_model=CameraList, responses=_ERRORS, summary="List cameras with status and counters")
-async def list_cameras(state: State) -> dict[str, Any]:
-    manager = _manager(state)
-    return {"cameras": manager.list(), "shard": manager.shard_view()}
+async def list_cameras(state: State) -> Response:
+    manager = state.cameras
+    shard = manager.shard_view()
+    return json_response(
+        CameraList(
+            cameras=[CameraOut.model_validate(view) for view in manager.list()],
+            shard=None if shard is None else ShardOut.model_validate(shard),
+        )
+    )
 
 
 @router.post(
@@ -94,33 +93,28 @@ async def list_cameras(state: State) -> dict[str, Any]:
     openapi_extra=_BODY_DOC,
     summary="Add a camera: JSON {id, url, fps, enabled, loop}",
 )
-async def add_camera(request: Request, state: State) -> JSONResponse:
-    manager = _manager(state)
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise InputError(Reason.INVALID_CAMERA, f"the camera definition is larger than {MAX_BODY_BYTES} bytes")
+async def add_camera(request: Request, state: State) -> Response:
+    body = await read_body(request, MAX_BODY_BYTES, pause_timeout=state.settings.body_timeout_seconds, error=ApiError)
     try:
         data = json.loads(body or b"null")
     except (ValueError, RecursionError):
         # json's message quotes no input, but say only what matters.
-        raise InputError(Reason.INVALID_CAMERA, "the body must be a JSON object") from None
-    view = await run_in_threadpool(manager.add, data)
-    payload = CameraOut.model_validate(view).model_dump(mode="json")
-    return JSONResponse(payload, status_code=201, headers={"Location": f"/v1/cameras/{view['id']}"})
+        raise ApiError(Reason.INVALID_CAMERA, "the body must be a JSON object") from None
+    view = await run_in_threadpool(state.cameras.add, data)
+    headers = {"Location": f"/v1/cameras/{view['id']}"}
+    return json_response(CameraOut.model_validate(view), status_code=201, headers=headers)
 
 
 @router.get("/{camera_id}", response_model=CameraOut, responses=_ERRORS, summary="One camera: status, last quality")
-async def get_camera(camera_id: str, state: State) -> dict[str, Any]:
-    return _manager(state).get(camera_id)
+async def get_camera(camera_id: str, state: State) -> Response:
+    return json_response(CameraOut.model_validate(state.cameras.get(camera_id)))
 
 
 @router.delete(
     "/{camera_id}", status_code=204, responses=_ERRORS, summary="Remove a camera, its thread and its metric series"
 )
 async def delete_camera(camera_id: str, state: State) -> Response:
-    await run_in_threadpool(_manager(state).remove, camera_id)
+    await run_in_threadpool(state.cameras.remove, camera_id)
     return Response(status_code=204)
 
 
@@ -131,5 +125,5 @@ async def delete_camera(camera_id: str, state: State) -> Response:
     summary="The last processed frame as JPEG with its detections drawn",
 )
 async def camera_snapshot(camera_id: str, state: State) -> Response:
-    jpeg = await run_in_threadpool(_manager(state).snapshot, camera_id)
+    jpeg = await run_in_threadpool(state.cameras.snapshot, camera_id)
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter
@@ -19,11 +20,13 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="Readiness: the model is loaded and warm (503 until then)")
 async def readyz(state: State) -> Any:
+    pipeline = state.pipeline
+    model = pipeline.engine.model if pipeline.ready else None
     body = {
-        "ready": state.ready,
-        "model": state.detector.name,
-        "device": state.detector.device,
-        "load_seconds": state.detector.load_seconds,
-        "error": state.load_error,
+        "ready": pipeline.ready,
+        "model": model.name if model else Path(state.settings.model).name,
+        "device": model.device if model else None,
+        "load_seconds": model.load_seconds if model else None,
+        "error": pipeline.load_error,
     }
-    return JSONResponse(body, status_code=200 if state.ready else 503)
+    return JSONResponse(body, status_code=200 if pipeline.ready else 503)

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from tests.conftest import FUZZ_EXAMPLES, encode_jpeg, encode_png, pil_bytes
-from vision_service.decode import decode_image
-from vision_service.errors import InputError, Reason
+from vision_service.engine.decode import decode_image
+from vision_service.errors import ImageRejected, Reason
 
 LIMITS = {"max_bytes": 8 * 1024 * 1024, "max_pixels": 4_000_000}
 
@@ -36,34 +36,31 @@ def png_header_only(width: int, height: int) -> bytes:
 
 
 def reason_of(data: bytes, **limits: int) -> Reason:
-    with pytest.raises(InputError) as info:
+    with pytest.raises(ImageRejected) as info:
         decode_image(data, **{**LIMITS, **limits})
     return info.value.reason
 
 
 def test_jpeg_decodes_to_bgr_in_original_size(bus_bytes: bytes, bus_bgr: np.ndarray) -> None:
-    frame = decode_image(bus_bytes, **LIMITS)
-    assert frame.format == "JPEG"
-    assert (frame.height, frame.width) == bus_bgr.shape[:2]
+    pixels = decode_image(bus_bytes, **LIMITS)
+    assert pixels.shape == bus_bgr.shape and pixels.dtype == np.uint8
     # Same pixels as OpenCV's own decoder, channel order included (libjpeg rounding aside).
-    assert np.abs(frame.pixels.astype(int) - bus_bgr.astype(int)).mean() < 1.0
+    assert np.abs(pixels.astype(int) - bus_bgr.astype(int)).mean() < 1.0
 
 
 def test_png_grayscale_and_alpha_become_three_channel_bgr(bus_bgr: np.ndarray) -> None:
     gray = bus_bgr.mean(axis=2).astype(np.uint8)
-    assert decode_image(encode_png(gray), **LIMITS).pixels.shape == (*gray.shape, 3)
+    assert decode_image(encode_png(gray), **LIMITS).shape == (*gray.shape, 3)
     rgba = Image.fromarray(bus_bgr[:, :, ::-1]).convert("RGBA")
-    frame = decode_image(pil_bytes(rgba, "PNG"), **LIMITS)
-    assert frame.pixels.shape == (*bus_bgr.shape[:2], 3)
-    assert np.array_equal(frame.pixels, bus_bgr)
+    assert np.array_equal(decode_image(pil_bytes(rgba, "PNG"), **LIMITS), bus_bgr)
 
 
 def test_exif_rotated_jpeg_is_turned_upright(bus_bgr: np.ndarray) -> None:
     image = Image.fromarray(bus_bgr[:, :, ::-1])
     exif = image.getexif()
     exif[0x0112] = 6  # "rotate 90 CW to display"
-    frame = decode_image(pil_bytes(image, "JPEG", exif=exif), **LIMITS)
-    assert (frame.height, frame.width) == (bus_bgr.shape[1], bus_bgr.shape[0])
+    upright = decode_image(pil_bytes(image, "JPEG", exif=exif), **LIMITS)
+    assert upright.shape[:2] == (bus_bgr.shape[1], bus_bgr.shape[0])
 
 
 def test_empty_and_non_image_bytes_are_refused() -> None:
@@ -80,7 +77,7 @@ def test_truncated_jpeg_and_png_are_corrupt(bus_bytes: bytes, bus_bgr: np.ndarra
 
 def test_byte_limit_is_checked_before_decoding(bus_bytes: bytes) -> None:
     assert reason_of(bus_bytes, max_bytes=len(bus_bytes) - 1) is Reason.TOO_LARGE
-    assert decode_image(bus_bytes, max_bytes=len(bus_bytes), max_pixels=LIMITS["max_pixels"]).width == 810
+    assert decode_image(bus_bytes, max_bytes=len(bus_bytes), max_pixels=LIMITS["max_pixels"]).shape[1] == 810
 
 
 def test_decompression_bomb_is_refused_from_its_header() -> None:
@@ -91,7 +88,7 @@ def test_decompression_bomb_is_refused_from_its_header() -> None:
 
 def test_pixel_limit_is_exact(bus_bgr: np.ndarray) -> None:
     small = encode_jpeg(bus_bgr[:100, :100])
-    assert decode_image(small, max_bytes=LIMITS["max_bytes"], max_pixels=10_000).width == 100
+    assert decode_image(small, max_bytes=LIMITS["max_bytes"], max_pixels=10_000).shape[1] == 100
     assert reason_of(small, max_pixels=9_999) is Reason.TOO_MANY_PIXELS
 
 
@@ -110,16 +107,16 @@ def seeds(bus_bgr: np.ndarray) -> list[bytes]:
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_fuzz_mutated_images_decode_or_raise_input_error(seeds: list[bytes], data: st.DataObject) -> None:
-    """Flipped bytes and cut-off files never crash the decoder: a frame or a named InputError."""
+    """Flipped bytes and cut-off files never crash the decoder: pixels or a named ImageRejected."""
     blob = bytearray(data.draw(st.sampled_from(seeds)))
     for _ in range(data.draw(st.integers(0, 8))):
         index = data.draw(st.integers(0, len(blob) - 1))
         blob[index] = data.draw(st.integers(0, 255))
     blob = blob[: data.draw(st.integers(0, len(blob)))]
     try:
-        frame = decode_image(bytes(blob), **LIMITS)
-    except InputError as exc:
+        pixels = decode_image(bytes(blob), **LIMITS)
+    except ImageRejected as exc:
         assert exc.reason in Reason
         assert 400 <= exc.status_code < 500
     else:
-        assert frame.pixels.dtype == np.uint8 and frame.pixels.ndim == 3 and frame.pixels.shape[2] == 3
+        assert pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3

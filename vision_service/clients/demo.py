@@ -47,8 +47,8 @@ class DemoError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Camera:
-    """How one demo source degrades at night."""
+class NightProfile:
+    """How one demo source's camera degrades at night."""
 
     night_light: float  # fraction of daylight exposure at the darkest point of the cycle
     night_noise_sigma: float  # extra Gaussian noise (grey levels) at full night
@@ -58,10 +58,10 @@ class Camera:
 
 # Auto-exposure gain hides most of the lost light (brightness falls roughly as light ** 0.23), so
 # "night" is a few thousandths of daylight: mean brightness ~0.1, the dark band, with shot noise.
-CAMERAS = (
-    Camera(night_light=0.003, night_noise_sigma=0.0, night_blur_sigma=0.0, phase=0.0),
-    Camera(night_light=0.002, night_noise_sigma=12.0, night_blur_sigma=0.0, phase=0.03),
-    Camera(night_light=0.004, night_noise_sigma=0.0, night_blur_sigma=3.5, phase=0.06),
+NIGHT_PROFILES = (
+    NightProfile(night_light=0.003, night_noise_sigma=0.0, night_blur_sigma=0.0, phase=0.0),
+    NightProfile(night_light=0.002, night_noise_sigma=12.0, night_blur_sigma=0.0, phase=0.03),
+    NightProfile(night_light=0.004, night_noise_sigma=0.0, night_blur_sigma=3.5, phase=0.06),
 )
 
 
@@ -124,15 +124,17 @@ def _fit(image: np.ndarray, max_side: int) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def render(photo: np.ndarray, camera: Camera, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """``photo`` as ``camera`` would shoot it at ``fraction`` of the cycle; returns (frame, light)."""
-    night = 1.0 - daylight((fraction + camera.phase) % 1.0)
-    light = 1.0 - (1.0 - camera.night_light) * night
+def render(
+    photo: np.ndarray, profile: NightProfile, fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, float]:
+    """``photo`` as a camera with ``profile`` would shoot it at ``fraction`` of the cycle; returns (frame, light)."""
+    night = 1.0 - daylight((fraction + profile.phase) % 1.0)
+    light = 1.0 - (1.0 - profile.night_light) * night
     frame = low_light(photo, light, rng=rng) if light < 0.999 else photo.copy()
-    if camera.night_noise_sigma and night > 0.05:
-        frame = gaussian_noise(frame, camera.night_noise_sigma * night, rng=rng)
-    if camera.night_blur_sigma and night > 0.05:
-        frame = blur(frame, camera.night_blur_sigma * night)
+    if profile.night_noise_sigma and night > 0.05:
+        frame = gaussian_noise(frame, profile.night_noise_sigma * night, rng=rng)
+    if profile.night_blur_sigma and night > 0.05:
+        frame = blur(frame, profile.night_blur_sigma * night)
     return frame, light
 
 
@@ -206,10 +208,10 @@ def run(config: DemoConfig, *, report: Callable[[str], None] = print) -> DemoSta
             return stats
         index = stats.sent
         source = config.sources[index % len(config.sources)]
-        camera = CAMERAS[(index % len(config.sources)) % len(CAMERAS)]
+        profile = NIGHT_PROFILES[(index % len(config.sources)) % len(NIGHT_PROFILES)]
         name, photo = photos[(index // len(config.sources)) % len(photos)]
         fraction = (elapsed / config.cycle_seconds) % 1.0 if config.cycle_seconds > 0 else 0.0
-        frame, light = render(photo, camera, fraction, rng)
+        frame, light = render(photo, profile, fraction, rng)
         data = encode_jpeg(frame)
         if config.bad_every and index % config.bad_every == config.bad_every - 1:
             data = data[: len(data) // 3]  # a truncated upload: rejected as corrupt_image

@@ -1,9 +1,9 @@
 """Building a baseline from reference image files, exactly as the service would measure them.
 
-Each file is decoded with :func:`vision_service.decode.decode_image`, measured with
-:func:`quality.measure` and run through the detector configured by the settings
-(``VISION_MODEL``, ``VISION_DEVICE``, thresholds and sizes), via the same
-:class:`vision_service.pipeline.Pipeline` the service uses.
+The files run through the engine the settings describe
+(:func:`vision_service.engine.factory.load_engine`: ``VISION_MODEL``, ``VISION_DEVICE``,
+``VISION_DEVICE_PATH``, thresholds and sizes), the engine the service measures live frames with,
+so drift compares like with like.
 """
 
 from __future__ import annotations
@@ -17,13 +17,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from vision_service.core.config import Settings
-from vision_service.decode import decode_image
-from vision_service.detector import Detector
 from vision_service.drift.baseline import Baseline
-from vision_service.drift.signals import FrameSignals, measurement_signals
+from vision_service.drift.frame_values import FrameSignals, frame_signals
 from vision_service.drift.tracker import detector_settings
-from vision_service.errors import InputError
-from vision_service.pipeline import PendingFrame, Pipeline
+from vision_service.engine.factory import load_engine
+from vision_service.errors import ImageRejected
 
 log = logging.getLogger(__name__)
 
@@ -45,23 +43,25 @@ def build_baseline(
 
     ``progress``: show a tqdm bar on stderr (None: only when stderr is a terminal).
     Raises :class:`ValueError` when no file could be used, and
-    :class:`vision_service.detector.ModelLoadError` when the model cannot be loaded.
+    :class:`vision_service.engine.factory.ModelLoadError` when the model cannot be loaded.
     """
-    detector = Detector.from_settings(settings)
-    detector.load()
-    pipeline = Pipeline(detector, analysis_size=settings.analysis_size, max_pending=1)
+    trusted = {"max_upload_bytes": MAX_FILE_BYTES, "max_image_pixels": MAX_FILE_PIXELS}
+    engine = load_engine(settings.model_copy(update=trusted))
     frames: list[FrameSignals] = []
     failed: list[tuple[Path, str]] = []
     disable = None if progress is None else not progress
     for path in tqdm(files, desc=f"baseline {source}", unit="img", disable=disable, file=sys.stderr):
         try:
-            frame = decode_image(path.read_bytes(), max_bytes=MAX_FILE_BYTES, max_pixels=MAX_FILE_PIXELS)
-        except (OSError, InputError) as exc:
+            (frame,) = engine.decode([path.read_bytes()], source=source)
+        except OSError as exc:
             failed.append((path, str(exc)))
-            log.warning("skipping %s: %s", path, exc)
             continue
-        (measurement,) = pipeline.process([PendingFrame(frame.pixels, source)])
-        frames.append(measurement_signals(measurement))
+        if isinstance(frame, ImageRejected):
+            failed.append((path, str(frame)))
+            log.warning("skipping %s: %s", path, frame)
+            continue
+        (result,) = engine.run([frame]).results
+        frames.append(frame_signals(result.quality, result.detections))
     if not frames:
         raise ValueError(f"none of the {len(files)} files could be decoded")
     baseline = Baseline.from_frames(source, frames, origin=origin, settings=detector_settings(settings))

@@ -1,21 +1,30 @@
-"""Bytes to frame: a strict image decoder that checks size limits before decoding pixels.
+"""Bytes to pixels on the CPU: a strict image decoder that checks size limits before decoding.
 
 Pillow reads only the header on ``Image.open``, so width x height is checked against the pixel
 limit before any pixel is decompressed (a 50,000 x 50,000 PNG bomb costs a few hundred bytes of
 work). Decoding is strict: a truncated or corrupt file raises instead of yielding grey pixels.
+Both engines use it: the host engine for every upload, the device engine for what its device
+decoder does not take (see ``device.py``).
 """
 
 from __future__ import annotations
 
 import io
+import time
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from vision_service.errors import InputError, Reason
+from vision_service.errors import ImageRejected, Reason
+
+if TYPE_CHECKING:
+    from vision_service.engine import DecodeLimits
+
+F = TypeVar("F")
 
 # Formats a camera or a client realistically sends; anything else Pillow knows (EPS, PSD, ICO...)
 # is refused, which also keeps rarely-audited decoders out of reach.
@@ -28,47 +37,31 @@ _EXIF_ORIENTATION = 0x0112
 MIN_SIDE = 8
 
 
-@dataclass(frozen=True)
-class Frame:
-    """A decoded image: uint8 BGR pixels (OpenCV order) and the format it came in."""
-
-    pixels: np.ndarray
-    format: str
-
-    @property
-    def width(self) -> int:
-        return int(self.pixels.shape[1])
-
-    @property
-    def height(self) -> int:
-        return int(self.pixels.shape[0])
-
-
-def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Frame:
-    """Decode image bytes to a BGR frame, or raise :class:`InputError` naming the problem."""
+def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> np.ndarray:
+    """Decode image bytes to uint8 BGR ``(H, W, 3)`` pixels, or raise :class:`ImageRejected` naming the problem."""
     if not data:
-        raise InputError(Reason.EMPTY, "the request carried no image bytes")
+        raise ImageRejected(Reason.EMPTY, "the request carried no image bytes")
     if len(data) > max_bytes:
-        raise InputError(Reason.TOO_LARGE, f"image is {len(data)} bytes; the limit is {max_bytes}")
+        raise ImageRejected(Reason.TOO_LARGE, f"image is {len(data)} bytes; the limit is {max_bytes}")
     try:
         image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        raise InputError(Reason.NOT_AN_IMAGE, "the bytes are not a recognised image format") from None
+        raise ImageRejected(Reason.NOT_AN_IMAGE, "the bytes are not a recognised image format") from None
     except Exception as exc:  # Pillow raises many types on hostile headers
-        raise InputError(Reason.CORRUPT_IMAGE, f"unreadable image header: {exc}") from None
+        raise ImageRejected(Reason.CORRUPT_IMAGE, f"unreadable image header: {exc}") from None
     with image:
         if image.format not in SUPPORTED_FORMATS:
-            raise InputError(
+            raise ImageRejected(
                 Reason.UNSUPPORTED_FORMAT,
                 f"{image.format} images are not accepted; send one of {sorted(SUPPORTED_FORMATS)}",
             )
         width, height = image.size
         if width < MIN_SIDE or height < MIN_SIDE:
-            raise InputError(
+            raise ImageRejected(
                 Reason.TOO_SMALL, f"image is {width}x{height}; both sides must be at least {MIN_SIDE} pixels"
             )
         if width * height > max_pixels:
-            raise InputError(
+            raise ImageRejected(
                 Reason.TOO_MANY_PIXELS,
                 f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}",
             )
@@ -78,10 +71,26 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Frame:
                 image.load()
             rgb = _to_rgb(_upright(image))
         except Exception as exc:
-            raise InputError(Reason.CORRUPT_IMAGE, f"{image.format} data is truncated or corrupt: {exc}") from None
-        fmt = str(image.format)
+            raise ImageRejected(Reason.CORRUPT_IMAGE, f"{image.format} data is truncated or corrupt: {exc}") from None
     # OpenCV and Ultralytics expect BGR; cvtColor is ~7x faster than a NumPy channel flip copy.
-    return Frame(pixels=cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), format=fmt)
+    bgr: np.ndarray = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    return bgr
+
+
+def decode_each(
+    images: Sequence[bytes], limits: DecodeLimits, make_frame: Callable[[np.ndarray, float], F]
+) -> list[F | ImageRejected]:
+    """Each image decoded by :func:`decode_image`, made a frame of its pixels and decode seconds, or its error."""
+    out: list[F | ImageRejected] = []
+    for data in images:
+        started = time.perf_counter()
+        try:
+            bgr = decode_image(data, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)
+        except ImageRejected as exc:
+            out.append(exc)
+        else:
+            out.append(make_frame(bgr, time.perf_counter() - started))
+    return out
 
 
 def _to_rgb(image: Image.Image) -> np.ndarray:
