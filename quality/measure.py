@@ -1,10 +1,14 @@
-"""``measure(image)``: all six quality signals of one image, on the CPU with OpenCV.
+"""``measure(image)``: all seven quality signals of one image, on the CPU with OpenCV.
 
 Gives the same numbers as the pure functions of :mod:`quality.signals` and :mod:`quality.noise`
-applied to :func:`quality.luma.analysis_luma`, but computes them in one pass over shared
-intermediates (one Laplacian for sharpness and noise, one exposure mask reused for the noise clip mask,
-exposure counted only when the image reaches the thresholds) to stay under 1 ms for a
-640x480 BGR frame on one CPU core (``python -m quality.bench``).
+applied to :func:`quality.luma.analysis_luma` (and :func:`quality.colour.colourfulness` of the
+image), but computes the luma signals in one pass over shared intermediates (one Laplacian for
+sharpness and noise, one exposure mask reused for the noise clip mask, exposure counted only when
+the image reaches the thresholds) to stay near 1 ms for a 640x480 BGR frame on one CPU core
+(``python -m quality.bench``).
+
+:func:`measure_scene` also returns the frame's scene thumbnail (:func:`quality.scene.thumbnail`)
+from the same analysis luma, for the camera-health checks that compare frames over time.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from quality.colour import colourfulness
 from quality.luma import DEFAULT_ANALYSIS_SIZE, analysis_luma
 from quality.noise import block_energy, clipped_blocks, sigma_from_blocks, unclipped_mask, whole_image_sigma
 from quality.report import QualityReport
+from quality.scene import thumbnail
 from quality.signals import (
     OVEREXPOSED_LEVEL,
     UNDEREXPOSED_LEVEL,
@@ -33,11 +39,18 @@ def measure(image: np.ndarray, analysis_size: int = DEFAULT_ANALYSIS_SIZE) -> Qu
     Raises:
         ValueError: for any other dtype or shape, or an empty array.
     """
-    return measure_luma(analysis_luma(image, analysis_size))
+    return measure_luma(analysis_luma(image, analysis_size), colourfulness(image))
 
 
-def measure_luma(luma: np.ndarray) -> QualityReport:
-    """All signals of uint8 luma that is already at analysis scale (no validation, no resize)."""
+def measure_scene(image: np.ndarray, analysis_size: int = DEFAULT_ANALYSIS_SIZE) -> tuple[QualityReport, np.ndarray]:
+    """:func:`measure`, and the float32 scene thumbnail of the same analysis luma (:mod:`quality.scene`)."""
+    luma = analysis_luma(image, analysis_size)
+    return measure_luma(luma, colourfulness(image)), thumbnail(luma)
+
+
+def measure_luma(luma: np.ndarray, colour: float = 0.0) -> QualityReport:
+    """All signals of uint8 luma already at analysis scale (no validation, no resize), with the
+    image's colourfulness as given (0 for a gray image)."""
     count = luma.size
     mean, std = cv2.meanStdDev(luma)
     low, high, _, _ = cv2.minMaxLoc(luma)
@@ -72,4 +85,5 @@ def measure_luma(luma: np.ndarray) -> QualityReport:
         noise_sigma=noise,
         underexposed_ratio=under,
         overexposed_ratio=over,
+        colourfulness=colour,
     )

@@ -1,4 +1,4 @@
-"""The quality report of one image: six numbers, each with its formula, range and unit.
+"""The quality report of one image: seven numbers, each with its formula, range and unit.
 
 Adding a signal: a field of :class:`QualityReport` (with its formula), its :data:`SIGNALS` entry,
 and its computation in :func:`quality.measure` and :func:`quality.measure_batch_tensor`. The
@@ -70,6 +70,15 @@ SIGNALS: tuple[SignalInfo, ...] = (
         "Fraction of pixels clipped bright (luma >= 250).",
         (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0),
     ),
+    SignalInfo(
+        "colourfulness",
+        "colourfulness",
+        "Hasler-Suesstrunk colourfulness of the 64 px colour thumbnail, 8-bit opponent-colour levels "
+        "(0 = grey, e.g. infrared night mode).",
+        # Fine below 5, where monochrome (IR) frames sit; then Hasler & Suesstrunk's category
+        # boundaries (slightly 15, moderately 33, averagely 45, quite 59, highly 82, extremely 109).
+        (0.5, 1, 2, 3, 5, 8, 11, 15, 20, 25, 33, 45, 59, 82, 109, 150),
+    ),
 )
 
 #: Report field names, in the order used by :func:`quality.measure_batch_tensor` columns.
@@ -80,7 +89,7 @@ REPORT_FIELDS: tuple[str, ...] = tuple(signal.field for signal in SIGNALS)
 class QualityReport:
     """Image-quality signals of one image.
 
-    Every signal is computed on Rec.601 luma ``Y = 0.299 R + 0.587 G + 0.114 B`` (OpenCV's
+    Every signal but colourfulness is computed on Rec.601 luma ``Y = 0.299 R + 0.587 G + 0.114 B`` (OpenCV's
     ``COLOR_BGR2GRAY``, 8-bit), area-resized (``cv2.INTER_AREA``) so that its longer side is at most
     ``analysis_size`` pixels (default 640, never upscaled); see :mod:`quality.luma`. ``N`` below is
     the pixel count at that scale.
@@ -103,6 +112,13 @@ class QualityReport:
             (:data:`quality.signals.UNDEREXPOSED_LEVEL`). Range [0, 1], unitless.
         overexposed_ratio: fraction of luma pixels ``Y >= 250``
             (:data:`quality.signals.OVEREXPOSED_LEVEL`). Range [0, 1], unitless.
+        colourfulness: Hasler & Süsstrunk's (2003) colourfulness of the *colour* image
+            area-resized to a longer side of at most 64 px (:mod:`quality.colour`): with
+            ``rg = R - G`` and ``yb = (R + G) / 2 - B``,
+            ``M = sqrt(σ_rg² + σ_yb²) + 0.3 sqrt(μ_rg² + μ_yb²)``. Unit: 8-bit opponent-colour
+            levels. Range [0, ~298]; 0 for grey images, which is what a camera sends in its
+            infrared night mode; colour photographs read ~15-110. The only signal not computed
+            on luma.
     """
 
     brightness: float
@@ -111,9 +127,10 @@ class QualityReport:
     noise_sigma: float
     underexposed_ratio: float
     overexposed_ratio: float
+    colourfulness: float
 
     def as_dict(self) -> dict[str, float]:
-        """The six signals as ``{field name: value}``, in :data:`REPORT_FIELDS` order."""
+        """The seven signals as ``{field name: value}``, in :data:`REPORT_FIELDS` order."""
         return asdict(self)
 
 

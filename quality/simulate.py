@@ -1,4 +1,5 @@
-"""Honest image degradations for tests, demos and camera test videos: less light, noise, blur.
+"""Honest image degradations for tests, demos and camera test videos: less light, noise, blur,
+haze or paint on the lens, a covered lens, a camera that turned, an infrared night mode.
 
 :func:`low_light` follows a camera's signal chain instead of darkening pixel values directly:
 
@@ -11,6 +12,15 @@
    ``gain = min(light ** -0.5, max_gain)``, i.e. half of the loss in stops, up to a 24 dB
    (x16) analogue-gain limit. A 20x darker scene then comes out ~4.5x darker and visibly noisier;
 5. re-apply gamma, clip to [0, 255] and round to uint8.
+
+The camera-tampering helpers follow the same rule: :func:`haze` applies the atmospheric
+scattering model in linear light (Koschmieder: ``I = J t + A (1 - t)``, a veil of airlight ``A``
+over the scene ``J`` with transmission ``t``) plus the forward scattering blur of a film on the
+lens; :func:`covered` is what the sensor records through a hand or cloth on the lens (the scene's
+light, diffused to a near-uniform glow, at a few percent of the exposure, then the sensor chain
+of :func:`low_light`); :func:`camera_view` is the part of a wider scene a camera sees for a given
+pan, tilt and roll; :func:`infrared` is a camera's monochrome night mode (one channel for all
+three, the scene lit by its own IR illuminator).
 
 Nothing here touches a metric: the quality signals change only because the pixels do. All
 functions are deterministic for a given seed (``rng`` may be a ``numpy.random.Generator`` or an
@@ -96,6 +106,92 @@ def blur(image: np.ndarray, sigma: float) -> np.ndarray:
     if sigma == 0:
         return image.copy()
     return cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma)
+
+
+def haze(image: np.ndarray, density: float, *, airlight: float = 0.8, scatter: float = 2.0) -> np.ndarray:
+    """A film of haze or paint on the lens: ``I = J t + A (1 - t)`` in linear light, ``t = 1 - density``.
+
+    ``density`` in [0, 1) is the fraction of the scene's light replaced by the veil, ``airlight``
+    the veil's level in linear light (0..1, a grey paint), ``scatter`` the std in pixels of the
+    forward-scattering blur the film adds (``cv2.GaussianBlur``; 0 for none). Gamma 2.2 as
+    :func:`low_light`. Returns a new uint8 array of the same shape.
+    """
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 numpy image, got {_describe(image)}")
+    if not 0.0 <= density < 1.0 or not 0.0 <= airlight <= 1.0 or scatter < 0:
+        raise ValueError(
+            f"need 0 <= density < 1, 0 <= airlight <= 1, scatter >= 0; got {density}, {airlight}, {scatter}"
+        )
+    radiance: np.ndarray = (image.astype(np.float64) / 255.0) ** GAMMA
+    if scatter > 0:
+        radiance = cv2.GaussianBlur(radiance, (0, 0), sigmaX=scatter, sigmaY=scatter)
+    veiled = radiance * (1.0 - density) + airlight * density
+    return np.rint(255.0 * np.clip(veiled, 0.0, 1.0) ** (1.0 / GAMMA)).astype(np.uint8)
+
+
+def covered(image: np.ndarray, *, light: float = 0.03, diffusion: float = 0.25, rng: RandomSource = None) -> np.ndarray:
+    """What the camera records with a hand or cloth over the lens.
+
+    The scene's light is diffused by the cover into a near-uniform glow (the scene averaged over
+    cells of ``diffusion`` of its width and height, smoothly interpolated), only ``light`` of the
+    exposure gets through, and the sensor records it with shot noise, read noise and auto gain
+    exactly as :func:`low_light`.
+    """
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim < 2:
+        raise ValueError(f"expected a uint8 numpy image, got {_describe(image)}")
+    if diffusion <= 0:
+        raise ValueError(f"diffusion must be > 0, got {diffusion}")
+    height, width = image.shape[:2]
+    # A blur this wide is cheaper as a mean over a coarse grid, smoothly interpolated back.
+    cells = max(1, round(1.0 / diffusion))
+    coarse = cv2.resize(image, (cells, cells), interpolation=cv2.INTER_AREA)
+    glow = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
+    glow = cv2.GaussianBlur(glow, (0, 0), sigmaX=0.5 * diffusion * width, sigmaY=0.5 * diffusion * height)
+    return low_light(glow, light, rng=rng)
+
+
+def camera_view(
+    scene: np.ndarray,
+    size: tuple[int, int],
+    *,
+    centre: tuple[float, float] = (0.5, 0.5),
+    scale: float = 1.0,
+    roll: float = 0.0,
+) -> np.ndarray:
+    """The ``size = (width, height)`` view of a camera looking at ``scene``.
+
+    ``centre`` is the point of the scene at the middle of the view, as fractions of the scene's
+    width and height (panning and tilting move it); ``scale`` is view pixels per scene pixel
+    (below 1 the view is area-averaged, as a sensor with fewer pixels would record it); ``roll``
+    turns the view by that many degrees, counter-clockwise. Pixels outside the scene are mirrored
+    in (reflect-101): keep the view inside the scene.
+    """
+    if scale <= 0:
+        raise ValueError(f"scale must be > 0, got {scale}")
+    width, height = size
+    scene_h, scene_w = scene.shape[:2]
+    cx, cy = centre[0] * scene_w, centre[1] * scene_h
+    matrix = cv2.getRotationMatrix2D((cx, cy), roll, scale)
+    matrix[0, 2] += width / 2 - cx
+    matrix[1, 2] += height / 2 - cy
+    if scale < 1:  # warpAffine samples; average over each view pixel's footprint first
+        scene = cv2.GaussianBlur(scene, (0, 0), sigmaX=0.5 / scale)
+    return cv2.warpAffine(scene, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+
+
+def infrared(image: np.ndarray, light: float = 0.05, *, rng: RandomSource = None) -> np.ndarray:
+    """A camera's infrared night mode: the IR-cut filter out, one monochrome image in all three channels.
+
+    The scene's luma stands in for its infrared reflectance (a simplification: foliage and
+    fabrics reflect IR differently from visible light), lit at ``light`` of the daylight exposure
+    by the camera's illuminator and recorded with shot noise, read noise and auto gain as
+    :func:`low_light`. Returns uint8 BGR with B = G = R.
+    """
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 numpy image, got {_describe(image)}")
+    gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    mono = low_light(gray, light, rng=rng)
+    return cv2.cvtColor(mono, cv2.COLOR_GRAY2BGR)
 
 
 def _describe(value: object) -> str:

@@ -1,8 +1,10 @@
 """``measure_batch``: the signals of :func:`quality.measure`, for torch uint8 tensors on any device.
 
 All arithmetic runs on the tensors' own device (CPU or CUDA), batched over images of the same
-size; frames are never copied to the host. Only the six numbers per image come back, in one
-transfer (:func:`measure_batch`), or not at all (:func:`measure_batch_tensor`). torch is imported
+size; frames are never copied to the host. Only the seven numbers per image come back, in one
+transfer (:func:`measure_batch`), or not at all (:func:`measure_batch_tensor`);
+:func:`measure_batch_scene` also gives each frame's scene thumbnail (:mod:`quality.scene`), a
+float32 tensor of at most 64 x 64 on the device. torch is imported
 when these functions run, so ``import quality`` works without it.
 
 **Input.** ``images`` is either
@@ -27,11 +29,17 @@ when these functions run, so ``import quality`` works without it.
   table (:func:`quality.luma.area_taps`), rounded half up to 8 bits like OpenCV's uint8 output
   (identical except for rare exact ties on non-integer scales);
 * Laplacian with reflect-101 borders, 8x8 block energies, clip mask, 10th percentile and the same
-  calibration as :mod:`quality.noise`; exposure counts ``Y <= 5`` and ``Y >= 250``.
+  calibration as :mod:`quality.noise`; exposure counts ``Y <= 5`` and ``Y >= 250``;
+* colourfulness (:mod:`quality.colour`): each colour plane area-resized from full resolution to
+  the 64 px thumbnail with the same weights and rounding, then Hasler & Süsstrunk's formula;
+* scene thumbnail (:mod:`quality.scene`): the analysis luma area-resized to at most 64 px,
+  *not* rounded (float32, as ``cv2.resize`` of float32 luma).
 
 No matrix products or convolutions are used, so TF32 settings cannot change the results. Tested
 agreement with :func:`quality.measure` on photographs (including area-resized and odd sizes):
-brightness, contrast and exposure ratios within 1e-3 absolute, sharpness and noise within 2%.
+brightness, contrast and exposure ratios within 1e-3 absolute, sharpness and noise within 2%,
+colourfulness within 0.05 levels, scene thumbnails within 0.05 grey levels (rare rounding ties of
+the analysis luma; most pixels within 1e-4).
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
+from quality.colour import MEAN_WEIGHT
 from quality.luma import (
     DEFAULT_ANALYSIS_SIZE,
     LUMA_FIXED_POINT_BGR,
@@ -56,6 +65,7 @@ from quality.noise import (
     NOISE_PERCENTILE,
 )
 from quality.report import REPORT_FIELDS, QualityReport
+from quality.scene import thumbnail_shape
 from quality.signals import OVEREXPOSED_LEVEL, UNDEREXPOSED_LEVEL
 
 if TYPE_CHECKING:
@@ -83,8 +93,9 @@ def measure_batch(
     """Measure a batch of uint8 images on their own device; one :class:`QualityReport` per image.
 
     See the module docstring for accepted inputs. The reports are in input order and equal those
-    of :func:`quality.measure` on the same pixels within 1e-3 (brightness, contrast, exposure) and
-    2% (sharpness, noise). The only device-to-host copy is the final ``(N, 6)`` float32 table.
+    of :func:`quality.measure` on the same pixels within 1e-3 (brightness, contrast, exposure),
+    2% (sharpness, noise) and 0.05 (colourfulness). The only device-to-host copy is the final
+    ``(N, 7)`` float32 table.
 
     Raises:
         ValueError: for a non-uint8 dtype, a wrong shape or channel count, an empty image, or
@@ -101,11 +112,36 @@ def measure_batch_tensor(
     layout: Layout = "nhwc",
     analysis_size: int = DEFAULT_ANALYSIS_SIZE,
 ) -> torch.Tensor:
-    """Like :func:`measure_batch`, but return a float32 ``(N, 6)`` tensor on the input device.
+    """Like :func:`measure_batch`, but return a float32 ``(N, 7)`` tensor on the input device.
 
     Columns are :data:`quality.report.REPORT_FIELDS` (brightness, contrast, sharpness,
-    noise_sigma, underexposed_ratio, overexposed_ratio). No host synchronisation.
+    noise_sigma, underexposed_ratio, overexposed_ratio, colourfulness). No host synchronisation.
     """
+    table, _ = _measure(images, color_order, layout, analysis_size, scene=False)
+    return table
+
+
+def measure_batch_scene(
+    images: torch.Tensor | Sequence[torch.Tensor],
+    *,
+    color_order: ColorOrder = "bgr",
+    layout: Layout = "nhwc",
+    analysis_size: int = DEFAULT_ANALYSIS_SIZE,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """:func:`measure_batch_tensor`, and each image's scene thumbnail (float32 ``(h, w)``, longer side
+    <= 64, on the input device, in input order), as :func:`quality.measure_scene` gives it."""
+    table, thumbnails = _measure(images, color_order, layout, analysis_size, scene=True)
+    return table, thumbnails
+
+
+def _measure(
+    images: torch.Tensor | Sequence[torch.Tensor],
+    color_order: ColorOrder,
+    layout: Layout,
+    analysis_size: int,
+    *,
+    scene: bool,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     import torch
 
     if color_order not in ("bgr", "rgb"):
@@ -115,15 +151,22 @@ def measure_batch_tensor(
     analysis_size = check_analysis_size(analysis_size)
     groups, count, device = _groups(images, layout)
     table = torch.empty((count, len(REPORT_FIELDS)), dtype=torch.float32, device=device)
+    thumbnails: list[torch.Tensor | None] = [None] * count
     with torch.inference_mode():
         for index, batch, channel_dim in groups:
             height, width = batch.shape[-2:] if channel_dim == 1 else batch.shape[1:3]
-            chunk = max(1, MAX_CHUNK_PIXELS // (int(height) * int(width)))
+            # Luma and the three colour planes in float32: ~28 bytes per source pixel.
+            chunk = max(1, MAX_CHUNK_PIXELS // (2 * int(height) * int(width)))
             for start in range(0, batch.shape[0], chunk):
                 part = batch[start : start + chunk]
+                members = index[start : start + chunk]
                 luma = _resize(_luma(part, channel_dim, color_order), analysis_size)
-                table[index[start : start + chunk]] = _signals(luma)
-    return table
+                table[members] = torch.cat([_signals(luma), _colourfulness(part, channel_dim, color_order)[:, None]], 1)
+                if scene:
+                    small = _area(luma, *thumbnail_shape(int(luma.shape[1]), int(luma.shape[2])))
+                    for position, member in enumerate(members.tolist()):
+                        thumbnails[member] = small[position]
+    return table, [t for t in thumbnails if t is not None]
 
 
 def _groups(
@@ -210,18 +253,45 @@ def _resize(luma: torch.Tensor, analysis_size: int) -> torch.Tensor:
     new_height, new_width = analysis_shape(height, width, analysis_size)
     if (new_height, new_width) == (height, width):
         return luma
-    out = luma
+    return _area(luma, new_height, new_width).add_(0.5).floor_()
+
+
+def _area(planes: torch.Tensor, new_height: int, new_width: int) -> torch.Tensor:
+    """``cv2.INTER_AREA`` of float32 ``(n, H, W)`` planes to ``(n, new_height, new_width)``, unrounded."""
+    height, width = int(planes.shape[1]), int(planes.shape[2])
+    out = planes
     if new_width != width:
-        index, weight = _taps(width, new_width, str(luma.device))
+        index, weight = _taps(width, new_width, str(planes.device))
         taps = weight.shape[1]
         gathered = out.index_select(2, index).view(out.shape[0], height, new_width, taps)
         out = (gathered * weight).sum(dim=3)
     if new_height != height:
-        index, weight = _taps(height, new_height, str(luma.device))
+        index, weight = _taps(height, new_height, str(planes.device))
         taps = weight.shape[1]
         gathered = out.index_select(1, index).view(out.shape[0], new_height, taps, new_width)
         out = (gathered * weight[:, :, None]).sum(dim=2)
-    return out.add_(0.5).floor_()
+    return out if out is not planes else planes.clone()
+
+
+def _colourfulness(batch: torch.Tensor, channel_dim: int | None, color_order: ColorOrder) -> torch.Tensor:
+    """Hasler & Süsstrunk's colourfulness of each image's 64 px colour thumbnail (:mod:`quality.colour`); 0 for gray."""
+    import torch
+
+    n = batch.shape[0]
+    if channel_dim is None:
+        return torch.zeros(n, dtype=torch.float32, device=batch.device)
+    planes = batch.unbind(channel_dim)
+    blue, green, red = (planes[0], planes[1], planes[2]) if color_order == "bgr" else (planes[2], planes[1], planes[0])
+    height, width = int(blue.shape[1]), int(blue.shape[2])
+    new_height, new_width = thumbnail_shape(height, width)
+    stacked = torch.stack([blue, green, red], dim=1).float().reshape(n * 3, height, width)
+    if (new_height, new_width) != (height, width):
+        stacked = _area(stacked, new_height, new_width).add_(0.5).floor_()  # OpenCV's uint8 output levels
+    b, g, r = stacked.view(n, 3, new_height * new_width).unbind(1)
+    rg = r - g
+    yb = 0.5 * (r + g) - b
+    spread = (rg.var(dim=1, correction=0) + yb.var(dim=1, correction=0)).sqrt()
+    return spread + MEAN_WEIGHT * (rg.mean(dim=1).square() + yb.mean(dim=1).square()).sqrt()
 
 
 @lru_cache(maxsize=128)

@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import quality
+from quality.colour import colourfulness
 from quality.luma import analysis_luma
 from quality.noise import noise_sigma
+from quality.scene import thumbnail
 from quality.signals import (
     brightness,
     contrast,
@@ -38,7 +40,7 @@ def _float_luma(bgr: np.ndarray) -> np.ndarray:
     return 0.299 * r + 0.587 * g + 0.114 * b
 
 
-def test_report_has_exactly_the_six_signals_in_their_ranges(bus_bgr: np.ndarray) -> None:
+def test_report_has_exactly_the_seven_signals_in_their_ranges(bus_bgr: np.ndarray) -> None:
     report = quality.measure(bus_bgr)
     assert list(report.as_dict()) == [
         "brightness",
@@ -47,6 +49,7 @@ def test_report_has_exactly_the_six_signals_in_their_ranges(bus_bgr: np.ndarray)
         "noise_sigma",
         "underexposed_ratio",
         "overexposed_ratio",
+        "colourfulness",
     ]
     assert all(isinstance(v, float) for v in report.as_dict().values())
     assert 0.0 < report.brightness < 1.0
@@ -55,6 +58,7 @@ def test_report_has_exactly_the_six_signals_in_their_ranges(bus_bgr: np.ndarray)
     assert 0.0 < report.noise_sigma < 128
     assert 0.0 <= report.underexposed_ratio <= 1.0
     assert 0.0 <= report.overexposed_ratio <= 1.0
+    assert 15.0 < report.colourfulness < 110.0  # a colour photograph on Hasler & Suesstrunk's scale
     with pytest.raises(dataclasses.FrozenInstanceError):
         report.brightness = 0.5  # type: ignore[misc]
 
@@ -77,6 +81,7 @@ def test_flat_image_has_no_contrast_sharpness_or_noise(level: int) -> None:
     assert report.noise_sigma == 0.0
     assert report.underexposed_ratio == (1.0 if level <= 5 else 0.0)
     assert report.overexposed_ratio == (1.0 if level >= 250 else 0.0)
+    assert report.colourfulness == 0.0
 
 
 def test_sharpness_is_the_variance_of_opencvs_laplacian(astronaut: np.ndarray) -> None:
@@ -151,7 +156,10 @@ def test_gray_bgr_and_bgra_inputs_agree(astronaut: np.ndarray) -> None:
     gray = cv2.cvtColor(astronaut, cv2.COLOR_BGR2GRAY)
     bgra = cv2.cvtColor(astronaut, cv2.COLOR_BGR2BGRA)
     bgra[:, :, 3] = 17  # alpha is ignored
-    assert quality.measure(gray) == quality.measure(astronaut) == quality.measure(bgra)
+    assert quality.measure(astronaut) == quality.measure(bgra)
+    # Luma signals are the same; a gray image has no colour.
+    from_gray = quality.measure(gray)
+    assert from_gray == dataclasses.replace(quality.measure(astronaut), colourfulness=0.0)
     mirrored = astronaut[:, ::-1]  # a negative-stride view is accepted too
     assert quality.measure(mirrored) == quality.measure(np.ascontiguousarray(mirrored))
 
@@ -166,6 +174,14 @@ def test_measure_equals_the_pure_signal_functions(bus_bgr: np.ndarray, zidane_bg
         assert report.noise_sigma == pytest.approx(noise_sigma(luma), rel=1e-12)
         assert report.underexposed_ratio == underexposed_ratio(luma)
         assert report.overexposed_ratio == overexposed_ratio(luma)
+        assert report.colourfulness == colourfulness(image)
+
+
+def test_measure_scene_gives_the_report_and_the_thumbnail_of_the_same_luma(bus_bgr: np.ndarray) -> None:
+    report, thumb = quality.measure_scene(bus_bgr)
+    assert report == quality.measure(bus_bgr)
+    assert thumb.dtype == np.float32 and thumb.shape == (64, 48)  # 1080x810 -> 640x480 -> 64x48
+    np.testing.assert_array_equal(thumb, thumbnail(analysis_luma(bus_bgr)))
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (2, 2), (3, 7), (37, 64)])
@@ -214,3 +230,4 @@ def test_fuzz_any_uint8_image_gives_finite_signals_in_range(image: np.ndarray) -
     assert all(np.isfinite(v) and v >= 0 for v in values.values()), values
     assert report.brightness <= 1 and report.contrast <= 0.5
     assert report.underexposed_ratio <= 1 and report.overexposed_ratio <= 1
+    assert report.colourfulness <= 298.0

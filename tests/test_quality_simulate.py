@@ -1,13 +1,15 @@
-"""The low-light simulation behaves like a camera: fewer photons, more shot noise, gain."""
+"""The simulations behave like a camera: fewer photons, more shot noise, gain; haze, a covered lens, a
+turned camera, an infrared night mode."""
 
 from __future__ import annotations
 
 import itertools
 
+import cv2
 import numpy as np
 import pytest
 
-from quality.simulate import MAX_AUTO_GAIN, blur, gaussian_noise, low_light
+from quality.simulate import MAX_AUTO_GAIN, blur, camera_view, covered, gaussian_noise, haze, infrared, low_light
 
 
 def test_same_seed_same_frame_other_seed_other_frame(bus_bgr: np.ndarray) -> None:
@@ -86,3 +88,45 @@ def test_blur_smooths_and_zero_blur_copies(bus_bgr: np.ndarray) -> None:
     assert detail[0] > detail[1] > detail[2]
     with pytest.raises(ValueError, match="sigma"):
         blur(bus_bgr, -1)
+
+
+def test_haze_lifts_the_blacks_and_removes_contrast(bus_bgr: np.ndarray) -> None:
+    assert np.array_equal(haze(bus_bgr, 0.0, scatter=0.0), bus_bgr)
+    frames = [haze(bus_bgr, d) for d in (0.0, 0.3, 0.6, 0.9)]
+    contrast = [float(np.std(f)) for f in frames]
+    darkest = [float(np.percentile(f, 1)) for f in frames]
+    assert all(a > b for a, b in itertools.pairwise(contrast)), contrast
+    assert all(a < b for a, b in itertools.pairwise(darkest)), darkest
+    with pytest.raises(ValueError, match="density"):
+        haze(bus_bgr, 1.0)
+
+
+def test_a_covered_lens_is_a_near_uniform_noisy_glow(bus_bgr: np.ndarray) -> None:
+    cover = covered(bus_bgr, light=0.03, rng=1)
+    assert cover.shape == bus_bgr.shape and cover.dtype == np.uint8
+    coarse = cv2.resize(cover, (8, 8), interpolation=cv2.INTER_AREA).astype(float)
+    scene = cv2.resize(bus_bgr, (8, 8), interpolation=cv2.INTER_AREA).astype(float)
+    assert coarse.std() < 0.5 * scene.std()  # the layout is gone
+    again = covered(bus_bgr, light=0.03, rng=2)
+    assert np.abs(cover.astype(float) - again).mean() > 2  # fresh sensor noise in every frame
+
+
+def test_camera_view_pans_rolls_and_scales(zidane_bgr: np.ndarray) -> None:
+    h, w = zidane_bgr.shape[:2]
+    assert np.array_equal(camera_view(zidane_bgr, (w, h)), zidane_bgr)  # the identity view
+    view = camera_view(zidane_bgr, (640, 360), scale=0.5)
+    assert view.shape == (360, 640, 3)
+    # Panned by a quarter of the scene: the view shows what was 320 scene pixels to the right.
+    panned = camera_view(zidane_bgr, (200, 200), centre=(0.75, 0.5))
+    np.testing.assert_array_equal(panned, zidane_bgr[260:460, 860:1060])
+    assert not np.array_equal(camera_view(zidane_bgr, (200, 200), roll=10), camera_view(zidane_bgr, (200, 200)))
+    with pytest.raises(ValueError, match="scale"):
+        camera_view(zidane_bgr, (10, 10), scale=0)
+
+
+def test_infrared_night_is_monochrome_dark_and_noisy(bus_bgr: np.ndarray) -> None:
+    night = infrared(bus_bgr, 0.02, rng=1)
+    assert night.shape == bus_bgr.shape
+    assert np.array_equal(night[:, :, 0], night[:, :, 1]) and np.array_equal(night[:, :, 1], night[:, :, 2])
+    assert night.mean() < 0.6 * bus_bgr.mean()
+    assert not np.array_equal(night, infrared(bus_bgr, 0.02, rng=2))

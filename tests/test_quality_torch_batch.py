@@ -19,6 +19,7 @@ def assert_agree(expected: quality.QualityReport, got: quality.QualityReport) ->
         assert getattr(got, name) == pytest.approx(getattr(expected, name), abs=1e-3), name
     for name in ("sharpness", "noise_sigma"):
         assert getattr(got, name) == pytest.approx(getattr(expected, name), rel=0.02), name
+    assert got.colourfulness == pytest.approx(expected.colourfulness, abs=0.05)
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +71,23 @@ def test_tensor_results_stay_on_the_device(bus_bgr: np.ndarray, device: str) -> 
     gray = cv2.cvtColor(bus_bgr, cv2.COLOR_BGR2GRAY)
     on_device = torch.from_numpy(gray).to(device)
     table = quality.measure_batch_tensor(torch.stack([on_device, on_device]))
-    assert table.shape == (2, 6) and table.device.type == torch.device(device).type
+    assert table.shape == (2, 7) and table.device.type == torch.device(device).type
     assert table.dtype == torch.float32
     assert_agree(quality.measure(gray), quality.QualityReport(*table[1].tolist()))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_scene_thumbnails_agree_with_numpy(photos: list[np.ndarray], device: str) -> None:
+    table, thumbnails = quality.measure_batch_scene([torch.from_numpy(p).to(device) for p in photos])
+    assert table.shape == (len(photos), 7) and len(thumbnails) == len(photos)
+    for photo, row, thumb in zip(photos, table.cpu().tolist(), thumbnails, strict=True):
+        report, expected = quality.measure_scene(photo)
+        assert_agree(report, quality.QualityReport(*row))
+        assert thumb.device.type == torch.device(device).type and thumb.dtype == torch.float32
+        assert tuple(thumb.shape) == expected.shape
+        difference = np.abs(thumb.cpu().numpy() - expected)
+        # Rare rounding ties of the analysis luma (non-integer scales) move a thumbnail pixel a little.
+        assert difference.max() < 0.05 and difference.mean() < 1e-3
 
 
 def test_empty_input_gives_no_reports() -> None:
