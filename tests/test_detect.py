@@ -9,7 +9,15 @@ from fastapi.testclient import TestClient
 from quality.simulate import low_light
 from tests.conftest import REAL_WEIGHTS, encode_jpeg, encode_png
 
-QUALITY_FIELDS = {"brightness", "contrast", "sharpness", "noise_sigma", "underexposed_ratio", "overexposed_ratio"}
+QUALITY_FIELDS = {
+    "brightness",
+    "contrast",
+    "sharpness",
+    "noise_sigma",
+    "underexposed_ratio",
+    "overexposed_ratio",
+    "colourfulness",
+}
 
 
 def rejected(client: TestClient, source: str, reason: str) -> float:
@@ -177,4 +185,5 @@ def test_device_path_uploads_give_the_same_answer_as_the_cpu_path(
             assert got["quality"][name] == pytest.approx(expected["quality"][name], abs=1e-3), name
         for name in ("sharpness", "noise_sigma"):
             assert got["quality"][name] == pytest.approx(expected["quality"][name], rel=0.02), name
+        assert got["quality"]["colourfulness"] == pytest.approx(expected["quality"]["colourfulness"], abs=0.05)
         assert got["timings_ms"]["decode"] > 0

@@ -71,6 +71,7 @@ def assert_same_quality(got: QualityReport, expected: QualityReport) -> None:
         assert getattr(got, name) == pytest.approx(getattr(expected, name), abs=1e-3), name
     for name in ("sharpness", "noise_sigma"):
         assert getattr(got, name) == pytest.approx(getattr(expected, name), rel=0.02), name
+    assert got.colourfulness == pytest.approx(expected.colourfulness, abs=0.05)
 
 
 def decode_one(engine: DeviceEngine, data: bytes) -> torch.Tensor:
@@ -101,6 +102,11 @@ def test_jpeg_bytes_give_ultralytics_detections_and_the_same_quality(
     assert_same_detections(result.detections, run_one(host, bgr).detections)
     assert_same_quality(result.quality, quality.measure(bgr))
     assert (result.width, result.height) == (bgr.shape[1], bgr.shape[0])
+    # The scene thumbnail comes back to the host, as the host engine makes it.
+    _, thumbnail = quality.measure_scene(bgr)
+    assert isinstance(result.scene, np.ndarray) and result.scene.dtype == np.float32
+    assert result.scene.shape == thumbnail.shape
+    assert np.abs(result.scene - thumbnail).max() < 0.05
 
 
 def test_the_bus_photograph_has_a_bus_and_people(device_engine: DeviceEngine, model_path: str) -> None:

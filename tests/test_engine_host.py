@@ -21,6 +21,7 @@ def test_model_yaml_builds_random_weights_offline_and_detects_within_the_frame(b
     assert (result.width, result.height) == (810, 1080)
     assert result.times.inference > 0
     assert result.quality == quality.measure(bus_bgr)
+    np.testing.assert_array_equal(result.scene, quality.measure_scene(bus_bgr)[1])  # the camera-health thumbnail
     for det in result.detections:
         assert 0 <= det.box_xyxy[0] <= det.box_xyxy[2] <= bus_bgr.shape[1]
 

@@ -24,6 +24,7 @@ def measurement(source: str, brightness: float, confidences: list[float]) -> Mea
             noise_sigma=2.5,
             underexposed_ratio=0.01,
             overexposed_ratio=0.0,
+            colourfulness=30.0,
         ),
         detections=[Detection(0, "person", c, (0.0, 0.0, 10.0, 10.0)) for c in confidences],
         times=StageTimes(decode=0.004, quality=0.001, preprocess=0.002, inference=0.05, postprocess=0.001),
@@ -62,6 +63,7 @@ def test_a_measurement_lands_in_every_per_image_histogram() -> None:
         "vision_image_noise_sigma",
         "vision_image_underexposed_ratio",
         "vision_image_overexposed_ratio",
+        "vision_image_colourfulness",
     ):
         assert s[(f"{name}_count", (("source", "cam-a"),))] == 1
     assert s[("vision_image_brightness_ratio_sum", (("source", "cam-a"),))] == 0.08

@@ -66,6 +66,8 @@ def test_every_frame_reaches_every_sink_with_its_source(
     assert (out[0].width, out[0].height) == (810, 1080)
     assert out[0].quality.brightness != out[1].quality.brightness
     assert out[0].device == "cpu" and out[0].total_seconds >= out[0].times.inference > 0
+    # The engine's scene thumbnail travels with the measurement (camera health reads it).
+    assert out[0].scene is not None and out[0].scene.shape == (64, 48)
 
 
 def test_a_sink_that_fails_once_still_records_each_frame_exactly_once(

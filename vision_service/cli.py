@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+# Columns of `analyze`'s table printed with one decimal (the others with three).
+WHOLE_COLUMNS = ("sharpness", "colourfulness")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -131,13 +133,21 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
-    columns = ["brightness", "contrast", "sharpness", "noise_sigma", "underexposed_ratio", "overexposed_ratio"]
-    headers = ["path", "size", "bright", "contrast", "sharp", "noise", "under", "over"]
+    columns = [
+        "brightness",
+        "contrast",
+        "sharpness",
+        "noise_sigma",
+        "underexposed_ratio",
+        "overexposed_ratio",
+        "colourfulness",
+    ]
+    headers = ["path", "size", "bright", "contrast", "sharp", "noise", "under", "over", "colour"]
     width = max(len(headers[0]), *(len(r["path"]) for r in rows))
     print(f"{headers[0]:<{width}}  {headers[1]:>11}" + "".join(f"  {h:>9}" for h in headers[2:]))
     for r in rows:
         size = f"{r['width']}x{r['height']}"
-        values = "".join(f"  {r[c]:>9.1f}" if c == "sharpness" else f"  {r[c]:>9.3f}" for c in columns)
+        values = "".join(f"  {r[c]:>9.1f}" if c in WHOLE_COLUMNS else f"  {r[c]:>9.3f}" for c in columns)
         print(f"{r['path']:<{width}}  {size:>11}{values}")
 
 

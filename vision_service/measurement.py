@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from quality import QualityReport
 
 # Brightness bands for "detection yield by input quality". Upper bounds, mean luma / 255.
@@ -62,7 +64,11 @@ class StageTimes:
 
 @dataclass(frozen=True)
 class Measurement:
-    """One processed frame: where it came from, its quality, what the model saw, and how long it took."""
+    """One processed frame: where it came from, its quality, what the model saw, and how long it took.
+
+    ``scene`` is the frame's scene thumbnail (:func:`quality.scene.thumbnail`, float32, longer side
+    <= 64) that camera health compares across a camera's frames; None where no engine made one.
+    """
 
     source: str
     width: int
@@ -72,6 +78,7 @@ class Measurement:
     times: StageTimes
     device: str
     total_seconds: float = 0.0
+    scene: np.ndarray | None = None
 
     @property
     def brightness_band(self) -> str:

@@ -201,6 +201,7 @@ class Pipeline:
             times=result.times,
             device=engine.model.device,
             total_seconds=frame.decode_seconds + shared,
+            scene=result.scene,
         )
 
     def _record(self, measurements: list[Measurement], passes: list[int]) -> None:

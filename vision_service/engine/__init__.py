@@ -66,13 +66,16 @@ class Frame(Generic[P]):
 
 @dataclass(frozen=True)
 class FrameResult:
-    """What the engine found in one frame: its quality, its detections (frame pixels) and time per stage."""
+    """What the engine found in one frame: its quality, its detections (frame pixels), time per stage,
+    and its scene thumbnail (:func:`quality.scene.thumbnail`: host float32, longer side <= 64), which
+    camera-health checks compare across frames."""
 
     width: int
     height: int
     quality: QualityReport
     detections: list[Detection]
     times: StageTimes
+    scene: np.ndarray
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ JPEG decode onwards and copies back only boxes and numbers:
    EXIF), go through :func:`vision_service.engine.decode.decode_image` on the CPU and are
    uploaded. Camera frames are uploaded by :meth:`DeviceEngine.from_host` (pinned memory,
    ``non_blocking``, on CUDA).
-2. **quality** from those same tensors: :func:`quality.measure_batch_tensor` (RGB, NCHW).
+2. **quality** from those same tensors: :func:`quality.measure_batch_scene` (RGB, NCHW): the
+   report table and each frame's 64 px scene thumbnail, copied to the host together.
 3. **letterbox** with Ultralytics' geometry for one image (``LetterBox(auto=True)``): scale
    ``r = min(S / h, S / w)`` for inference size ``S``, resized side ``round(side * r)``, padding
    to the next multiple of the model stride, split in two with ``round(d/2 - 0.1)`` before and
@@ -188,19 +189,20 @@ class DeviceEngine:
         images = [frame.pixels for frame in frames]
         with torch.inference_mode():
             started = self._now()
-            table = quality.measure_batch_tensor(
+            table, thumbnails = quality.measure_batch_scene(
                 images, color_order="rgb", layout="nchw", analysis_size=self.options.analysis_size
             )
             measured = self._now()
             groups, geometry = self._letterbox_groups(images)
             packed, (pre, inference, post) = self._detect(images, groups, geometry)
             reports = [QualityReport(*row) for row in table.cpu().tolist()]
+            scenes = _to_host(thumbnails)
         count = len(frames)
         detections = self._unpack(packed, count)
         stage = ((measured - started) / count, pre / count, inference / count, post / count)
         results = [
-            FrameResult(frame.width, frame.height, report, found, StageTimes(frame.decode_seconds, *stage))
-            for frame, report, found in zip(frames, reports, detections, strict=True)
+            FrameResult(frame.width, frame.height, report, found, StageTimes(frame.decode_seconds, *stage), scene)
+            for frame, report, found, scene in zip(frames, reports, detections, scenes, strict=True)
         ]
         return Analysis(results, [len(members) for members in groups])
 
@@ -333,6 +335,22 @@ class DeviceEngine:
         )
         owner = torch.tensor(members, device=preds.device)[kept_images]
         return torch.cat([boxes, scores[kept][:, None], labels[kept][:, None].float(), owner[:, None].float()], dim=1)
+
+
+def _to_host(thumbnails: Sequence[torch.Tensor]) -> list[np.ndarray]:
+    """Small device tensors -> host float32 arrays in one copy (flattened, concatenated, split again)."""
+    import torch
+
+    if not thumbnails:
+        return []
+    flat = torch.cat([t.reshape(-1) for t in thumbnails]).cpu().numpy()
+    out = []
+    offset = 0
+    for t in thumbnails:
+        size = int(t.numel())
+        out.append(flat[offset : offset + size].reshape(tuple(t.shape)))
+        offset += size
+    return out
 
 
 def device_decodable(blob: bytes, limits: DecodeLimits) -> bool:

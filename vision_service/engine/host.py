@@ -40,10 +40,13 @@ class HostEngine:
 
     def run(self, frames: Sequence[Frame[np.ndarray]]) -> Analysis:
         reports = []
+        scenes = []
         quality_seconds = []
         for frame in frames:
             started = time.perf_counter()
-            reports.append(quality.measure(frame.pixels, analysis_size=self.options.analysis_size))
+            report, scene = quality.measure_scene(frame.pixels, analysis_size=self.options.analysis_size)
+            reports.append(report)
+            scenes.append(scene)
             quality_seconds.append(time.perf_counter() - started)
         detected, passes = self._detect([frame.pixels for frame in frames])
         results = [
@@ -53,9 +56,10 @@ class HostEngine:
                 quality=report,
                 detections=detections,
                 times=StageTimes(frame.decode_seconds, q_s, *stage_seconds),
+                scene=scene,
             )
-            for frame, report, q_s, (detections, stage_seconds) in zip(
-                frames, reports, quality_seconds, detected, strict=True
+            for frame, report, scene, q_s, (detections, stage_seconds) in zip(
+                frames, reports, scenes, quality_seconds, detected, strict=True
             )
         ]
         return Analysis(results, passes)
