@@ -536,12 +536,16 @@ def input_quality() -> model.Dashboard:
     drift = [
         ts(
             "Drift: PSI against baseline",
-            "Population stability index of each quality signal against the source's reference baseline "
-            "(vision-service baseline). 0 = same distribution. Bad: above the orange dashed 'watch' line "
-            "(0.1) is a shift worth a look, above the red dashed alert threshold (0.25) it fires "
-            "VisionInputDrift. Flat lines while a camera is down are stale values.",
+            "Population stability index of each quality signal against the source's reference baseline, "
+            "per regime (day / night / all: the window of each regime against the same regime of the "
+            "baseline). 0 = same distribution. Bad: above the orange dashed 'watch' line (0.1) is a shift "
+            "worth a look, above the red dashed alert threshold (0.25) it fires VisionInputDrift. Flat "
+            "lines while a camera is down are stale values.",
             [
-                Q(f'max by (source, signal) (vision_drift_score{{{SOURCE}, test="psi"}})', "{{source}} {{signal}}"),
+                Q(
+                    f'max by (source, signal, regime) (vision_drift_score{{{SOURCE}, test="psi"}})',
+                    "{{source}} {{signal}} ({{regime}})",
+                ),
                 Q("vision:threshold:drift_psi_warn", "watch: {{__name__}}"),
                 Q("vision:threshold:drift_psi", threshold),
             ],
@@ -552,10 +556,14 @@ def input_quality() -> model.Dashboard:
         ts(
             "Drift: KS statistic against baseline",
             "Two-sample Kolmogorov-Smirnov statistic D (largest gap between the cumulative distributions, "
-            "0-1) of each signal against the baseline. Bad: above the dashed threshold (0.2) - the input "
-            "no longer looks like what the model was validated on (night, new scene, moved camera).",
+            "0-1) of each signal against the baseline of its regime. Bad: above the dashed threshold (0.2) - "
+            "the input no longer looks like what the model was validated on in that regime (new scene, "
+            "moved camera, a night unlike the usual nights).",
             [
-                Q(f'max by (source, signal) (vision_drift_score{{{SOURCE}, test="ks"}})', "{{source}} {{signal}}"),
+                Q(
+                    f'max by (source, signal, regime) (vision_drift_score{{{SOURCE}, test="ks"}})',
+                    "{{source}} {{signal}} ({{regime}})",
+                ),
                 Q("vision:threshold:drift_ks", threshold),
             ],
             unit="none",
@@ -564,11 +572,12 @@ def input_quality() -> model.Dashboard:
         ),
         ts(
             "Drift window size",
-            "Frames in the current drift window per source. Scores from windows below the dashed minimum "
-            "(100 frames) are too noisy and are ignored by the alert. Bad: stuck below the minimum (too "
-            "few frames from the source) or falling to 0 (source stopped).",
+            "Frames in the current drift window per source and regime (a regime's window is shown while "
+            "the source's recent frames are in it). Scores from windows below the dashed minimum (100 "
+            "frames) are too noisy and are ignored by the alert. Bad: stuck below the minimum (too few "
+            "frames from the source) or falling to 0 (source stopped).",
             [
-                Q(f"max by (source) (vision_drift_window_size{{{SOURCE}}})", "{{source}}"),
+                Q(f"max by (source, regime) (vision_drift_window_size{{{SOURCE}}})", "{{source}} ({{regime}})"),
                 Q("vision:threshold:drift_min_window_size", f"{THRESHOLD_LEGEND}: minimum window"),
             ],
             unit="short",

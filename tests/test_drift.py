@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,13 +27,15 @@ from scipy.stats import ks_2samp
 from ultralytics.utils import ASSETS
 
 import quality
-from quality.simulate import gaussian_noise, low_light
+from quality.simulate import gaussian_noise, infrared, low_light
 from tests.conftest import encode_jpeg
+from tests.streams import photographs, write_video
 from vision_service.cli import main as cli_main
 from vision_service.core.config import Settings
 from vision_service.drift import (
     SIGNALS,
     Baseline,
+    BaselineError,
     DriftCollector,
     DriftTracker,
     baseline_path,
@@ -46,6 +49,8 @@ from vision_service.drift.baseline import MAX_SAMPLES, load_baselines, thin
 from vision_service.drift.frame_values import QUALITY_SIGNALS
 from vision_service.drift.scores import quantile_edges
 from vision_service.drift.tracker import MIN_VALUES, TESTS
+from vision_service.measurement import Measurement, StageTimes
+from vision_service.regimes import ALL, DAY, DEFAULT_RULE, NIGHT, RegimeRule
 
 RULES_DIR = Path(__file__).resolve().parents[1] / "compose" / "prometheus" / "rules"
 PSI_WATCH, PSI_ACT, KS_ALERT = 0.1, 0.25, 0.2  # the defaults in compose/prometheus/rules/thresholds.yml
@@ -132,8 +137,18 @@ def exported(tracker: DriftTracker) -> dict[tuple[str, tuple[tuple[str, str], ..
     }
 
 
-def score(values: dict[tuple[str, tuple[tuple[str, str], ...]], float], source: str, signal: str, test: str) -> float:
-    return values[("vision_drift_score", (("signal", signal), ("source", source), ("test", test)))]
+def score(
+    values: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+    source: str,
+    signal: str,
+    test: str,
+    regime: str = ALL,
+) -> float:
+    return values[("vision_drift_score", (("regime", regime), ("signal", signal), ("source", source), ("test", test)))]
+
+
+def window_size(values: dict[tuple[str, tuple[tuple[str, str], ...]], float], source: str, regime: str = ALL) -> float:
+    return values[("vision_drift_window_size", (("regime", regime), ("source", source)))]
 
 
 def tracker_with(baseline: Baseline, frames: list[dict[str, tuple[float, ...]]], window: int) -> DriftTracker:
@@ -190,7 +205,7 @@ def test_night_window_drifts_past_the_act_level(
     day_baseline: Baseline, night: list[dict[str, tuple[float, ...]]]
 ) -> None:
     values = exported(tracker_with(day_baseline, night, window=500))
-    assert values[("vision_drift_window_size", (("source", "street"),))] == len(night) == 128
+    assert window_size(values, "street") == len(night) == 128
     assert score(values, "street", "brightness", "psi") > PSI_ACT
     assert score(values, "street", "brightness", "ks") > 0.8  # night and day brightness barely overlap
     # Low light also means gain noise: the noise estimate drifts as well.
@@ -218,7 +233,7 @@ def test_the_window_rolls_night_out_again_at_dawn(
     for frame in fresh_day[len(night) // 2 :]:
         tracker.observe("street", frame)
     values = exported(tracker)
-    assert values[("vision_drift_window_size", (("source", "street"),))] == len(night)
+    assert window_size(values, "street") == len(night)
     assert score(values, "street", "brightness", "psi") < PSI_ACT
     assert score(values, "street", "brightness", "ks") < KS_ALERT
 
@@ -231,7 +246,7 @@ def test_scores_need_a_baseline_and_enough_values(
         tracker.observe("street", frame)
         tracker.observe("garage", frame)  # no baseline
     values = exported(tracker)
-    assert values[("vision_drift_window_size", (("source", "garage"),))] == MIN_VALUES - 1
+    assert window_size(values, "garage") == MIN_VALUES - 1
     assert not [key for key in values if key[0] == "vision_drift_score"]
     tracker.observe("street", fresh_day[MIN_VALUES])
     names = {
@@ -246,7 +261,7 @@ def test_baseline_means_are_exported_per_source_and_signal(day_baseline: Baselin
     values = exported(DriftTracker(baselines={"street": day_baseline}))
     for signal in QUALITY_SIGNALS:
         mean = values[("vision_baseline_mean", (("signal", signal), ("source", "street")))]
-        assert mean == pytest.approx(float(np.mean(day_baseline.samples[signal])))
+        assert mean == pytest.approx(float(np.mean(day_baseline.regimes[ALL].samples[signal])))
 
 
 def test_exported_names_and_labels_match_the_alert_rules() -> None:
@@ -258,6 +273,192 @@ def test_exported_names_and_labels_match_the_alert_rules() -> None:
     assert {"detections", "confidence"} <= set(SIGNALS)
 
 
+# ------------------------------------------------------------------ regimes: day, usual nights, an unusual night
+
+
+def night_ir_frame(photo: np.ndarray, rng: np.random.Generator, light: float = 0.02) -> np.ndarray:
+    """The camera's infrared night mode (monochrome), lit by its illuminator at ``light`` of daylight."""
+    return infrared(_crop(photo, rng), light, rng=rng)
+
+
+def measured(
+    photos: list[np.ndarray], make: Callable[[np.ndarray, np.random.Generator], np.ndarray], per_photo: int, seed: int
+) -> list[tuple[dict[str, tuple[float, ...]], str]]:
+    """Frame signals and the default rule's regime of each frame."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for photo in photos:
+        for _ in range(per_photo):
+            report = quality.measure(make(photo, rng))
+            out.append((frame_signals(report), DEFAULT_RULE.regime(report)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def colour_photos(photos: list[np.ndarray]) -> list[np.ndarray]:
+    """The colour photographs (a camera that is always monochrome has only a night regime)."""
+    return [p for p in photos if quality.measure(p).colourfulness > 5]
+
+
+@pytest.fixture(scope="module")
+def regime_baseline(colour_photos: list[np.ndarray]) -> Baseline:
+    """A camera's usual days and nights: 448 day frames, 448 infrared night frames."""
+    per_photo = 448 // len(colour_photos)
+    frames = measured(colour_photos, day_frame, per_photo, seed=21) + measured(
+        colour_photos, night_ir_frame, per_photo, seed=22
+    )
+    return Baseline.from_frames(
+        "street",
+        [f for f, _ in frames],
+        origin="test days and nights",
+        rule=DEFAULT_RULE,
+        regimes=[r for _, r in frames],
+    )
+
+
+def test_the_rule_puts_daylight_in_day_and_infrared_in_night(regime_baseline: Baseline) -> None:
+    assert set(regime_baseline.regimes) == {DAY, NIGHT}
+    assert regime_baseline.regimes[DAY].frames == regime_baseline.regimes[NIGHT].frames
+
+
+def test_a_usual_night_is_no_drift_against_its_regime_but_drifts_against_a_single_regime_day_baseline(
+    colour_photos: list[np.ndarray], regime_baseline: Baseline, day_baseline: Baseline
+) -> None:
+    night = measured(colour_photos, night_ir_frame, 40, seed=23)  # other crops, other noise
+    assert {r for _, r in night} == {NIGHT}
+    per_regime = DriftTracker(window_frames=500, baselines={"street": regime_baseline})
+    for frame, regime in night:
+        per_regime.observe("street", frame, regime)
+    values = exported(per_regime)
+    assert window_size(values, "street", NIGHT) == len(night)
+    for signal in QUALITY_SIGNALS:
+        assert score(values, "street", signal, "psi", NIGHT) < PSI_ACT, signal
+        assert score(values, "street", signal, "ks", NIGHT) < KS_ALERT, signal
+    single = tracker_with(day_baseline, [f for f, _ in night], window=500)
+    assert score(exported(single), "street", "brightness", "psi") > PSI_ACT
+    assert score(exported(single), "street", "colourfulness", "ks") > 0.9  # grey against colour
+
+
+def test_a_night_unlike_the_usual_nights_drifts_in_its_regime(
+    colour_photos: list[np.ndarray], regime_baseline: Baseline
+) -> None:
+    """The IR illuminator fails to a fifth of its light: darker and noisier than the usual nights."""
+    weak = measured(colour_photos, lambda p, rng: night_ir_frame(p, rng, light=0.004), 20, seed=24)
+    tracker = DriftTracker(window_frames=500, baselines={"street": regime_baseline})
+    for frame, regime in weak:
+        tracker.observe("street", frame, regime)
+    values = exported(tracker)
+    assert score(values, "street", "brightness", "psi", NIGHT) > PSI_ACT
+    assert score(values, "street", "noise_sigma", "ks", NIGHT) > KS_ALERT
+
+
+def test_a_regime_goes_quiet_a_window_after_its_last_frame_and_the_reference_follows_the_regime(
+    colour_photos: list[np.ndarray], regime_baseline: Baseline
+) -> None:
+    window = 60
+    day = measured(colour_photos, day_frame, window // len(colour_photos) + 1, seed=25)[:window]
+    night = measured(colour_photos, night_ir_frame, window // len(colour_photos) + 1, seed=26)[:window]
+    tracker = DriftTracker(window_frames=window, baselines={"street": regime_baseline})
+    for frame, regime in day + night[:-1]:
+        tracker.observe("street", frame, regime)
+    values = exported(tracker)
+    assert window_size(values, "street", DAY) == window  # one day frame is still among the last 60
+    assert values[("vision_drift_regime", (("regime", NIGHT), ("source", "street")))] == 1
+    assert values[("vision_drift_regime", (("regime", DAY), ("source", "street")))] == 0
+    night_mean = regime_baseline.regimes[NIGHT].mean("brightness")
+    mean = values[("vision_baseline_mean", (("signal", "brightness"), ("source", "street")))]
+    assert mean == pytest.approx(night_mean)
+    tracker.observe("street", *night[-1])
+    values = exported(tracker)
+    assert ("vision_drift_window_size", (("regime", DAY), ("source", "street"))) not in values
+    assert not [k for k in values if k[0] == "vision_drift_score" and ("regime", DAY) in k[1]]
+    assert window_size(values, "street", NIGHT) == window
+
+
+def test_hour_buckets_use_the_local_hour_of_each_frame(colour_photos: list[np.ndarray]) -> None:
+    rule = RegimeRule(hours=(6, 18))
+    frames = measured(colour_photos, day_frame, 3, seed=27)
+    baseline = Baseline.from_frames(
+        "street", [f for f, _ in frames], origin="test", rule=rule, regimes=["day-h06"] * len(frames)
+    )
+    evening = time.mktime((2025, 6, 1, 20, 30, 0, 0, 0, -1))  # 20:30 local time
+    tracker = DriftTracker(baselines={"street": baseline}, clock=lambda: evening)
+    report = quality.measure(day_frame(colour_photos[0], np.random.default_rng(0)))
+    tracker.record(Measurement("street", 256, 192, report, [], StageTimes(), "cpu"))
+    assert tracker.current_regimes() == {"street": "day-h18"}
+
+
+def test_learning_fills_in_each_regime_from_its_first_frames_and_keeps_them_after_a_restart(
+    tmp_path: Path, colour_photos: list[np.ndarray]
+) -> None:
+    learn = 12
+    day = measured(colour_photos, day_frame, learn, seed=28)[:learn]
+    night = measured(colour_photos, night_ir_frame, learn, seed=29)[:learn]
+    tracker = DriftTracker(window_frames=50, learn_frames=learn, baseline_dir=tmp_path)
+    assert tracker.rule("cam-a") == DEFAULT_RULE  # learning sorts frames before any baseline exists
+    for frame, regime in day:
+        tracker.observe("cam-a", frame, regime)
+    first = load_baseline(baseline_path(tmp_path, "cam-a"))
+    assert set(first.regimes) == {DAY} and first.rule == DEFAULT_RULE
+    for frame, regime in night:
+        tracker.observe("cam-a", frame, regime)
+    both = load_baseline(baseline_path(tmp_path, "cam-a"))
+    assert set(both.regimes) == {DAY, NIGHT} and both.frames == 2 * learn
+    np.testing.assert_array_equal(both.regimes[DAY].samples["brightness"], first.regimes[DAY].samples["brightness"])
+
+    loaded = load_baselines(tmp_path)
+    restarted = DriftTracker(window_frames=50, learn_frames=learn, baseline_dir=tmp_path, baselines=loaded)
+    for frame, regime in measured(colour_photos, day_frame, learn, seed=30) + night:
+        restarted.observe("cam-a", frame, regime)
+    assert restarted.baseline("cam-a") is loaded["cam-a"]  # nothing re-learned
+
+
+def test_format_1_files_are_read_as_one_regime(tmp_path: Path, day_baseline: Baseline) -> None:
+    reference = day_baseline.regimes[ALL]
+    old = {
+        "format": "vision-service-baseline/1",
+        "source": "street",
+        "created": "2025-01-31T12:00:00Z",
+        "origin": "before regimes",
+        "frames": reference.frames,
+        "settings": {},
+        "summary": reference.summary(),
+        "samples": {name: values.tolist() for name, values in reference.samples.items()},
+    }
+    path = tmp_path / "street.json"
+    path.write_text(json.dumps(old))
+    loaded = load_baseline(path)
+    assert loaded.rule is None and set(loaded.regimes) == {ALL}
+    np.testing.assert_array_equal(loaded.regimes[ALL].samples["brightness"], reference.samples["brightness"])
+    tracker = DriftTracker(baselines={"street": loaded})
+    assert tracker.rule("street") is None
+    report = quality.measure(np.full((64, 64, 3), 90, np.uint8))
+    tracker.record(Measurement("street", 64, 64, report, [], StageTimes(), "cpu"))
+    assert tracker.current_regimes() == {"street": ALL}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"regimes": {"Day!": {"frames": 1, "samples": {"brightness": [0.5]}}}}, "regime name"),
+        ({"regimes": {"dusk": {"frames": 1, "samples": {"brightness": [0.5]}}}}, "not among"),
+        ({"rule": {"colour": 3}}, "unknown regime rule"),
+        ({"rule": None, "regimes": {"day": {"frames": 1, "samples": {"brightness": [0.5]}}}}, "not among"),
+        ({"regimes": {}}, "'regimes'"),
+    ],
+)
+def test_bad_regimes_are_refused(change: dict[str, object], message: str) -> None:
+    document = {
+        "format": "vision-service-baseline/2",
+        "source": "street",
+        "rule": DEFAULT_RULE.to_json(),
+        "regimes": {"day": {"frames": 1, "samples": {"brightness": [0.5]}}},
+        **change,
+    }
+    with pytest.raises(BaselineError, match=message):
+        Baseline.from_json(document)
+
+
 # ------------------------------------------------------------------ baseline files
 
 
@@ -266,7 +467,8 @@ def test_baseline_file_round_trip(tmp_path: Path, day_baseline: Baseline) -> Non
     save_baseline(day_baseline, path)
     document = json.loads(path.read_text())
     assert document["source"] == "street" and document["frames"] == 512
-    assert document["summary"]["brightness"]["count"] == 512
+    assert document["format"] == "vision-service-baseline/2" and document["rule"] is None
+    assert document["regimes"]["all"]["summary"]["brightness"]["count"] == 512
     loaded = load_baseline(path)
     assert (loaded.source, loaded.frames, loaded.origin, loaded.created) == (
         day_baseline.source,
@@ -274,9 +476,10 @@ def test_baseline_file_round_trip(tmp_path: Path, day_baseline: Baseline) -> Non
         day_baseline.origin,
         day_baseline.created,
     )
-    assert set(loaded.samples) == set(day_baseline.samples)
-    for signal, values in day_baseline.samples.items():
-        np.testing.assert_array_equal(loaded.samples[signal], values)
+    assert loaded.rule is None and set(loaded.regimes) == {ALL}
+    assert set(loaded.regimes[ALL].samples) == set(day_baseline.regimes[ALL].samples)
+    for signal, values in day_baseline.regimes[ALL].samples.items():
+        np.testing.assert_array_equal(loaded.regimes[ALL].samples[signal], values)
 
 
 def test_large_baselines_are_thinned_to_evenly_spaced_order_statistics() -> None:
@@ -344,9 +547,10 @@ def test_learned_baseline_is_written_and_survives_a_restart(
     assert learning_settings.baseline_dir is not None
     path = baseline_path(learning_settings.baseline_dir, "cam-a")
     learned = load_baseline(path)
-    assert learned.frames == 4 and learned.origin == "learned from the first 4 frames"
-    assert sorted(learned.samples["detections"]) == sorted(learned_app)
-    assert set(learned.samples) == set(SIGNALS)
+    assert learned.frames == 4 and learned.origin == "learned from the first 4 frames of each regime"
+    assert learned.rule == DEFAULT_RULE and set(learned.regimes) == {DAY}  # daylight photographs
+    assert sorted(learned.regimes[DAY].samples["detections"]) == sorted(learned_app)
+    assert set(learned.regimes[DAY].samples) == set(SIGNALS)
     assert learned.settings["model"] == Path(learning_settings.model).name
 
     restarted = create_app(learning_settings, load_model=False)  # a new process would do the same
@@ -354,7 +558,7 @@ def test_learned_baseline_is_written_and_survives_a_restart(
         values = metric_values(client)
     for signal in SIGNALS:
         key = ("vision_baseline_mean", (("signal", signal), ("source", "cam-a")))
-        assert values[key] == pytest.approx(learned.mean(signal)), signal
+        assert values[key] == pytest.approx(learned.regimes[DAY].mean(signal)), signal
     assert values[("vision_baseline_mean", (("signal", "detections"), ("source", "cam-a")))] == np.mean(learned_app)
 
 
@@ -379,6 +583,43 @@ def test_cli_baseline_build_writes_the_source_baseline(
     assert str(baseline_path(baseline_dir, "cam-a")) in out.out
     baseline = load_baselines(baseline_dir)["cam-a"]
     assert baseline.frames == 2
-    assert set(baseline.samples) == set(SIGNALS)
-    assert baseline.samples["detections"].max() >= 4  # the bus photo shows at least four people
-    assert 0.25 <= baseline.samples["confidence"].min() <= baseline.samples["confidence"].max() <= 1
+    assert baseline.rule == DEFAULT_RULE and set(baseline.regimes) == {DAY}  # two daylight photographs
+    samples = baseline.regimes[DAY].samples
+    assert set(samples) == set(SIGNALS)
+    assert samples["detections"].max() >= 4  # the bus photo shows at least four people
+    assert 0.25 <= samples["confidence"].min() <= samples["confidence"].max() <= 1
+
+
+def test_cli_learns_day_and_night_regimes_from_a_recorded_stream(
+    tmp_path: Path, model_path: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A recording of a camera that goes from colour day to its infrared night mode, two frames a second."""
+    rng = np.random.default_rng(40)
+    street = photographs()[0]
+    day = [gaussian_noise(street, 1.5, rng=rng) for _ in range(6)]
+    frames = day + [infrared(street, 0.02, rng=rng) for _ in range(4)]
+    video = write_video(tmp_path / "evening.mp4", frames, fps=2)
+    monkeypatch.setenv("VISION_MODEL", model_path)
+    monkeypatch.setenv("VISION_DEVICE", "cpu")
+
+    out = tmp_path / "street.json"
+    assert cli_main(["baseline", "build", str(video), "--source", "street", "--out", str(out), "--every", "0.5"]) == 0
+    printed = capsys.readouterr().out
+    assert "regime day: 6 frames" in printed and "regime night: 4 frames" in printed
+    baseline = load_baseline(out)
+    assert baseline.rule == DEFAULT_RULE and baseline.regimes[DAY].frames == 6 and baseline.regimes[NIGHT].frames == 4
+    # Grey, up to the slight tint of OpenCV's MPEG-4 colour conversions.
+    assert baseline.regimes[NIGHT].samples["colourfulness"].max() < DEFAULT_RULE.monochrome_colourfulness
+
+    single = tmp_path / "single.json"
+    argv = ["baseline", "build", str(video), "--source", "street", "--out", str(single), "--single-regime"]
+    assert cli_main([*argv, "--every", "1"]) == 0
+    one = load_baseline(single)
+    assert one.rule is None and set(one.regimes) == {ALL} and one.frames == 5  # one frame a second
+
+    hourly = tmp_path / "hourly.json"
+    argv = ["baseline", "build", str(video), "--source", "street", "--out", str(hourly), "--every", "0.5"]
+    assert cli_main([*argv, "--hours", "6,18", "--start", "2025-06-01T17:59:57"]) == 0
+    by_hour = load_baseline(hourly)
+    # Frames at 17:59:57 .. 17:59:59.5 are before 18:00, the rest after; the IR frames come last.
+    assert {r: ref.frames for r, ref in by_hour.regimes.items()} == {"day-h06": 6, "night-h18": 4}

@@ -10,6 +10,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from vision_service.regimes import MONOCHROME_COLOURFULNESS, NIGHT_BRIGHTNESS
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 # Columns of `analyze`'s table printed with one decimal (the others with three).
 WHOLE_COLUMNS = ("sharpness", "colourfulness")
@@ -36,15 +38,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     baseline = commands.add_parser("baseline", help="reference baselines for drift detection (docs/drift.md)")
     baseline_commands = baseline.add_subparsers(dest="baseline_command", required=True)
     build = baseline_commands.add_parser(
-        "build", help="measure and detect a folder of reference images and write the source's baseline JSON"
+        "build",
+        help="measure and detect reference images or a recorded stream and write the source's baseline JSON, "
+        "with a day and a night regime",
     )
-    build.add_argument("paths", nargs="+", type=Path, help="image files or folders (searched recursively)")
+    build.add_argument(
+        "paths",
+        nargs="+",
+        help="image files, folders (searched recursively), video files (a recorded stream) or a stream URL",
+    )
     build.add_argument("--source", required=True, help="source id the baseline is for, e.g. a camera id")
     build.add_argument(
         "--out", type=Path, help="output file (default: <VISION_BASELINE_DIR or ./baselines>/<source>.json)"
     )
     build.add_argument("--model", help="weights file (VISION_MODEL)")
     build.add_argument("--device", help="auto, cpu or cuda:N (VISION_DEVICE)")
+    build.add_argument("--single-regime", action="store_true", help="one regime for all frames (no day / night split)")
+    build.add_argument("--hours", help="hour-of-day buckets, their start hours, e.g. 6,18 (regimes day-h06 ...)")
+    build.add_argument(
+        "--night-brightness",
+        type=float,
+        default=NIGHT_BRIGHTNESS,
+        help=f"frames darker than this are night (default {NIGHT_BRIGHTNESS})",
+    )
+    build.add_argument(
+        "--monochrome-colourfulness",
+        type=float,
+        default=MONOCHROME_COLOURFULNESS,
+        help=f"frames less colourful than this are the IR night mode (default {MONOCHROME_COLOURFULNESS})",
+    )
+    build.add_argument(
+        "--every", type=float, default=1.0, help="videos and streams: one frame per this many seconds (default 1)"
+    )
+    build.add_argument(
+        "--max-frames", type=int, default=0, help="videos and streams: at most this many frames each (0 = all)"
+    )
+    build.add_argument(
+        "--start",
+        help="a recorded video's start, ISO 8601 local time (default: file time minus duration); for hours",
+    )
     build.set_defaults(func=_baseline_build)
 
     demo = commands.add_parser(
@@ -152,15 +184,30 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 
 
 def _baseline_build(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
     from pydantic import ValidationError
 
     from vision_service.core.config import SOURCE_ID_PATTERN, Settings
     from vision_service.drift import baseline_path, save_baseline
-    from vision_service.drift.reference import build_baseline
+    from vision_service.drift.reference import build_baseline, expand, is_stream
     from vision_service.engine.factory import ModelLoadError
+    from vision_service.regimes import RegimeRule, parse_hours
 
     if not SOURCE_ID_PATTERN.match(args.source):
         print(f"vision-service: --source {args.source!r} must match {SOURCE_ID_PATTERN.pattern}", file=sys.stderr)
+        return 2
+    try:
+        rule = None
+        if not args.single_regime:
+            rule = RegimeRule(
+                monochrome_colourfulness=args.monochrome_colourfulness,
+                night_brightness=args.night_brightness,
+                hours=parse_hours(args.hours) if args.hours else (),
+            )
+        start = datetime.fromisoformat(args.start).timestamp() if args.start else None
+    except ValueError as exc:
+        print(f"vision-service: {exc}", file=sys.stderr)
         return 2
     overrides = {key: value for key, value in {"model": args.model, "device": args.device}.items() if value}
     try:
@@ -168,23 +215,38 @@ def _baseline_build(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         print(f"vision-service: invalid settings:\n{exc}", file=sys.stderr)
         return 2
-    files = list(_image_files(args.paths))
-    if not files:
-        print(f"vision-service: no image files in {', '.join(map(str, args.paths))}", file=sys.stderr)
+    inputs = expand(args.paths)
+    if not inputs:
+        print(f"vision-service: no image or video files in {', '.join(args.paths)}", file=sys.stderr)
         return 1
-    origin = f"{', '.join(str(p.resolve()) for p in args.paths)} ({len(files)} files)"
+    shown = ", ".join("a stream" if is_stream(p) else str(Path(p).resolve()) for p in args.paths)
+    origin = f"{shown} ({len(inputs)} inputs)"
     try:
-        result = build_baseline(files, args.source, settings, origin=origin, progress=True)
+        result = build_baseline(
+            inputs,
+            args.source,
+            settings,
+            origin=origin,
+            rule=rule,
+            every_seconds=args.every,
+            max_frames=args.max_frames,
+            start=start,
+            progress=True,
+        )
     except (ModelLoadError, ValueError) as exc:
         print(f"vision-service: {exc}", file=sys.stderr)
         return 1
-    for path, reason in result.failed:
-        print(f"{path}: {reason}", file=sys.stderr)
+    for what, reason in result.failed:
+        print(f"{what}: {reason}", file=sys.stderr)
     out = args.out or baseline_path(settings.baseline_dir or Path("baselines"), args.source)
     save_baseline(result.baseline, out)
-    print(f"wrote {out}: baseline of source {args.source} from {result.baseline.frames} images")
-    for signal, stats in result.baseline.summary().items():
-        print(f"  {signal:<20} mean {stats['mean']:>10.4g}   p05 {stats['p05']:>10.4g}   p95 {stats['p95']:>10.4g}")
+    baseline = result.baseline
+    print(f"wrote {out}: baseline of source {args.source} from {baseline.frames} frames")
+    for regime, reference in sorted(baseline.regimes.items()):
+        note = "" if reference.frames >= 500 else "  (fewer than 500 frames: drift scores will be noisy)"
+        print(f"regime {regime}: {reference.frames} frames{note}")
+        for signal, stats in reference.summary().items():
+            print(f"  {signal:<20} mean {stats['mean']:>10.4g}   p05 {stats['p05']:>10.4g}   p95 {stats['p95']:>10.4g}")
     return 0
 
 

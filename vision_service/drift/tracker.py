@@ -1,17 +1,23 @@
-"""Per-source drift tracking: rolling windows, reference baselines (loaded or learned), scores on demand.
+"""Per-source drift tracking: rolling windows per regime, reference baselines (loaded or learned), scores on demand.
 
-The pipeline calls :meth:`DriftTracker.record` for every frame (O(1): append to a deque under a
-lock). Scores are computed only when asked for (at scrape time, by
+The pipeline calls :meth:`DriftTracker.record` for every frame: the source's baseline rule puts
+the frame in a regime (``all`` without a rule; see :mod:`vision_service.regimes`) and the frame is
+appended to that regime's window (O(1), under a lock). Scores compare each regime's window with
+the same regime of the baseline. They are computed only when asked for (at scrape time, by
 :class:`vision_service.drift.collector.DriftCollector`), outside the lock, and cached until the
-source's window or baseline changes, so a scrape costs O(window) per changed source and nothing
-per frame.
+window or the baseline changes, so a scrape costs O(window) per changed window and nothing per frame.
+
+A regime's window is reported while the regime is *current*: while it holds at least one of the
+source's last ``window_frames`` frames. The day's window goes quiet ``window_frames`` frames into
+the night, instead of repeating dusk's scores all night long.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +25,12 @@ from typing import Any
 import numpy as np
 
 from vision_service.core.config import Settings
-from vision_service.drift.baseline import Baseline, baseline_path, load_baselines, save_baseline
+from vision_service.drift.baseline import Baseline, Reference, baseline_path, load_baselines, save_baseline
 from vision_service.drift.frame_values import SIGNALS, FrameSignals, measurement_signals, pool
 from vision_service.drift.scores import bin_fractions, ks_statistic, psi_from_fractions
 from vision_service.drift.window import RollingWindow
 from vision_service.measurement import Measurement
+from vision_service.regimes import ALL, DEFAULT_RULE, RegimeRule
 
 log = logging.getLogger(__name__)
 
@@ -45,32 +52,36 @@ def detector_settings(settings: Settings) -> dict[str, Any]:
 
 
 def drift_scores(
-    baseline: Baseline, current: Mapping[str, np.ndarray], *, min_values: int = MIN_VALUES
+    reference: Reference, current: Mapping[str, np.ndarray], *, min_values: int = MIN_VALUES
 ) -> dict[tuple[str, str], float]:
     """PSI and KS of each signal present in both samples with at least ``min_values`` values each."""
     scores: dict[tuple[str, str], float] = {}
     for signal in SIGNALS:
-        reference = baseline.samples.get(signal)
+        expected_values = reference.samples.get(signal)
         values = current.get(signal)
-        if reference is None or values is None or reference.size < min_values or values.size < min_values:
+        if expected_values is None or values is None or expected_values.size < min_values or values.size < min_values:
             continue
-        edges, expected = baseline.bins(signal)
+        edges, expected = reference.bins(signal)
         scores[(signal, "psi")] = psi_from_fractions(expected, bin_fractions(values, edges))
-        scores[(signal, "ks")] = ks_statistic(reference, values)
+        scores[(signal, "ks")] = ks_statistic(expected_values, values)
     return scores
 
 
 @dataclass(frozen=True)
 class SourceDrift:
-    """One source's window size and its drift scores by (signal, test)."""
+    """One source's window in one regime: its size and its drift scores by (signal, test)."""
 
     source: str
+    regime: str
     window_size: int
     scores: Mapping[tuple[str, str], float]
 
 
 class DriftTracker:
-    """Rolling windows per source compared with each source's baseline. Thread-safe."""
+    """Rolling windows per source and regime compared with each source's baseline. Thread-safe.
+
+    ``clock`` gives Unix time (for hour-of-day regimes); tests pass their own.
+    """
 
     def __init__(
         self,
@@ -80,18 +91,23 @@ class DriftTracker:
         baseline_dir: Path | None = None,
         baselines: Mapping[str, Baseline] | None = None,
         settings_info: Mapping[str, Any] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.window_frames = window_frames
         self.learn_frames = learn_frames
         self.baseline_dir = baseline_dir
         self.settings_info = dict(settings_info or {})
+        self.clock = clock
         self._lock = threading.Lock()
         self._baselines: dict[str, Baseline] = dict(baselines or {})
-        self._windows: dict[str, RollingWindow] = {}
-        self._learning: dict[str, list[FrameSignals]] = {}
-        self._learned: set[str] = set()
-        # source -> (window.seen, baseline) the result was computed for, and the result
-        self._cache: dict[str, tuple[int, Baseline | None, SourceDrift]] = {}
+        self._windows: dict[tuple[str, str], RollingWindow] = {}
+        self._frames: dict[str, int] = {}  # frames recorded per source
+        self._last: dict[tuple[str, str], int] = {}  # the source's frame count at the regime's last frame
+        self._current: dict[str, str] = {}  # the regime of each source's latest frame
+        self._learning: dict[tuple[str, str], list[FrameSignals]] = {}
+        self._learned: set[tuple[str, str]] = set()
+        # (source, regime) -> (window.seen, reference) the result was computed for, and the result
+        self._cache: dict[tuple[str, str], tuple[int, Reference | None, SourceDrift]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DriftTracker:
@@ -118,37 +134,71 @@ class DriftTracker:
 
     # ------------------------------------------------------------ hot path
 
-    def record(self, m: Measurement) -> None:
-        """Pipeline sink: add one processed frame to its source's window (and learning buffer)."""
-        self.observe(m.source, measurement_signals(m))
+    def rule(self, source: str) -> RegimeRule | None:
+        """The rule that sorts the source's frames: its baseline's; the default while it learns one; else none."""
+        baseline = self._baselines.get(source)
+        if baseline is not None:
+            return baseline.rule
+        return DEFAULT_RULE if self.learn_frames else None
 
-    def observe(self, source: str, frame: FrameSignals) -> None:
-        """Add one frame's signal values to the window of ``source``."""
+    def record(self, m: Measurement) -> None:
+        """Pipeline sink: add one processed frame to its source's window of its regime (and learning buffer)."""
+        rule = self.rule(m.source)
+        regime = ALL
+        if rule is not None:
+            hour = time.localtime(self.clock()).tm_hour if rule.hours else None
+            regime = rule.regime(m.quality, hour)
+        self.observe(m.source, measurement_signals(m), regime)
+
+    def observe(self, source: str, frame: FrameSignals, regime: str = ALL) -> None:
+        """Add one frame's signal values to the window of ``source`` in ``regime``."""
         learned: list[FrameSignals] | None = None
+        key = (source, regime)
         with self._lock:
-            window = self._windows.get(source)
+            window = self._windows.get(key)
             if window is None:
-                window = self._windows[source] = RollingWindow(self.window_frames)
+                window = self._windows[key] = RollingWindow(self.window_frames)
             window.append(frame)
-            if self.learn_frames and source not in self._baselines and source not in self._learned:
-                buffer = self._learning.setdefault(source, [])
+            count = self._frames[source] = self._frames.get(source, 0) + 1
+            self._last[key] = count
+            self._current[source] = regime
+            if self._should_learn(source, regime):
+                buffer = self._learning.setdefault(key, [])
                 buffer.append(frame)
                 if len(buffer) >= self.learn_frames:
-                    learned = self._learning.pop(source)
-                    self._learned.add(source)
+                    learned = self._learning.pop(key)
+                    self._learned.add(key)
         if learned is not None:
-            self._learn(source, learned)
+            self._learn(source, regime, learned)
 
-    def _learn(self, source: str, frames: list[FrameSignals]) -> None:
+    def _should_learn(self, source: str, regime: str) -> bool:
+        """Learning on, and the source has no baseline yet, or a regime rule without this regime yet."""
+        if not self.learn_frames or (source, regime) in self._learned:
+            return False
+        baseline = self._baselines.get(source)
+        return baseline is None or (baseline.rule is not None and regime not in baseline.regimes)
+
+    def _learn(self, source: str, regime: str, frames: list[FrameSignals]) -> None:
         try:
-            baseline = Baseline.from_frames(
-                source, frames, origin=f"learned from the first {len(frames)} frames", settings=self.settings_info
-            )
+            reference = Reference.from_frames(frames)
         except ValueError as exc:  # never fail the request that completed the buffer
-            log.error("could not learn the baseline of source %s: %s", source, exc)
+            log.error("could not learn the baseline of source %s (%s): %s", source, regime, exc)
             return
+        with self._lock:
+            current = self._baselines.get(source)
+        if current is None:
+            rule = None if regime == ALL else DEFAULT_RULE
+            baseline = Baseline(
+                source=source,
+                regimes={regime: reference},
+                rule=rule,
+                origin=f"learned from the first {len(frames)} frames of each regime",
+                settings=self.settings_info,
+            )
+        else:
+            baseline = current.with_regime(regime, reference)
         self.set_baseline(baseline, save=True)
-        log.info("learned the baseline of source %s from %d frames", source, len(frames))
+        log.info("learned the %s baseline of source %s from %d frames", regime, source, len(frames))
 
     # ------------------------------------------------------------ baselines
 
@@ -177,25 +227,34 @@ class DriftTracker:
         with self._lock:
             return dict(self._baselines)
 
+    def current_regimes(self) -> dict[str, str]:
+        """The regime of each source's latest frame."""
+        with self._lock:
+            return dict(self._current)
+
     # ------------------------------------------------------------ scores
 
     def drift(self) -> list[SourceDrift]:
-        """Window size and drift scores of every source with a window (scores only with a baseline)."""
+        """Window size and drift scores of every current regime of every source (scores only with a
+        reference for that regime)."""
         with self._lock:
-            pending = [
-                (source, window.seen, window.snapshot(), self._baselines.get(source))
-                for source, window in self._windows.items()
-            ]
+            pending = []
+            for (source, regime), window in self._windows.items():
+                if self._last[(source, regime)] <= self._frames[source] - self.window_frames:
+                    continue  # not current: none of the source's recent frames is in this regime
+                baseline = self._baselines.get(source)
+                reference = None if baseline is None else baseline.regimes.get(regime)
+                pending.append((source, regime, window.seen, window.snapshot(), reference))
             cache = dict(self._cache)
         results: list[SourceDrift] = []
-        for source, seen, frames, baseline in pending:
-            cached = cache.get(source)
-            if cached is not None and cached[0] == seen and cached[1] is baseline:
+        for source, regime, seen, frames, reference in pending:
+            cached = cache.get((source, regime))
+            if cached is not None and cached[0] == seen and cached[1] is reference:
                 results.append(cached[2])
                 continue
-            scores = drift_scores(baseline, pool(frames)) if baseline is not None else {}
-            result = SourceDrift(source=source, window_size=len(frames), scores=scores)
+            scores = drift_scores(reference, pool(frames)) if reference is not None else {}
+            result = SourceDrift(source=source, regime=regime, window_size=len(frames), scores=scores)
             with self._lock:
-                self._cache[source] = (seen, baseline, result)
+                self._cache[(source, regime)] = (seen, reference, result)
             results.append(result)
         return results

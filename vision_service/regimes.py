@@ -1,0 +1,125 @@
+"""Regimes: which of a camera's usual conditions a frame belongs to, so "normal" can depend on it.
+
+A camera that films around the clock has at least two normal looks: colour by day, and at night
+either a monochrome infrared picture (the camera's own day/night switch takes the IR-cut filter
+out and sends grey frames) or a dark, noisy colour one. Comparing the night with the day is what
+makes a drift alarm fire at every dusk. A :class:`RegimeRule` sorts each frame into a regime from
+its own quality report, and optionally the hour of the day:
+
+* ``night`` when the frame is monochrome, colourfulness below ``monochrome_colourfulness`` = 4
+  (:mod:`quality.colour`: exactly 0 for R = G = B; up to ~0.5 after JPEG; ~1.3-1.7 after an MPEG-4
+  recording through OpenCV, whose colour conversions leave a slight constant tint; while colour
+  photographs read 15-110 by day and still 10-45 at dusk, bright enough to be day), or when its
+  brightness is below ``night_brightness`` (a colour camera without IR, after dark). A scene that
+  is grey by day (concrete, snow) may read 4-10: lower the threshold for it;
+* ``day`` otherwise.
+
+With ``hours`` (bucket start hours, e.g. ``(6, 18)``), the regime also names the bucket of the
+frame's local hour: ``day-h06`` for a day frame between 06:00 and 17:59, ``night-h18`` for a night
+frame from 18:00 to 05:59, and so on: at most ``2 x len(hours)`` names, a bounded label.
+
+``all`` (:data:`ALL`) is the one regime of a source without a rule: baselines written before
+regimes existed, or built with ``--single-regime``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from quality import QualityReport
+
+ALL = "all"
+DAY = "day"
+NIGHT = "night"
+
+#: Frames with colourfulness below this are the camera's monochrome (IR) night mode.
+MONOCHROME_COLOURFULNESS = 4.0
+#: Frames darker than this (mean luma / 255) are night, colour or not: the service's `dark` band.
+NIGHT_BRIGHTNESS = 0.15
+
+
+@dataclass(frozen=True)
+class RegimeRule:
+    """Sorts frames into ``day`` / ``night`` (and optional hour buckets); see the module docstring."""
+
+    monochrome_colourfulness: float = MONOCHROME_COLOURFULNESS
+    night_brightness: float = NIGHT_BRIGHTNESS
+    hours: tuple[int, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        hours = tuple(int(h) for h in self.hours)
+        if any(not 0 <= h <= 23 for h in hours) or list(hours) != sorted(set(hours)):
+            raise ValueError(f"hours must be distinct, ascending hours 0-23, got {self.hours!r}")
+        if self.monochrome_colourfulness < 0 or not 0 <= self.night_brightness <= 1:
+            raise ValueError(
+                f"need monochrome_colourfulness >= 0 and 0 <= night_brightness <= 1, got "
+                f"{self.monochrome_colourfulness}, {self.night_brightness}"
+            )
+        object.__setattr__(self, "hours", hours)
+
+    def light(self, report: QualityReport) -> str:
+        """``day`` or ``night`` for one frame's quality report."""
+        if report.colourfulness < self.monochrome_colourfulness or report.brightness < self.night_brightness:
+            return NIGHT
+        return DAY
+
+    def regime(self, report: QualityReport, hour: int | None = None) -> str:
+        """The frame's regime; ``hour`` (0-23, local) is needed only when the rule has hour buckets."""
+        light = self.light(report)
+        if not self.hours:
+            return light
+        if hour is None:
+            raise ValueError("this rule has hour buckets: the frame's hour is needed")
+        return f"{light}-h{self.bucket(hour):02d}"
+
+    def bucket(self, hour: int) -> int:
+        """The start hour of the bucket ``hour`` falls in (the last bucket wraps over midnight)."""
+        starts = [h for h in self.hours if h <= hour]
+        return starts[-1] if starts else self.hours[-1]
+
+    def names(self) -> tuple[str, ...]:
+        """Every regime this rule can give (a bounded set)."""
+        if not self.hours:
+            return (DAY, NIGHT)
+        return tuple(f"{light}-h{h:02d}" for light in (DAY, NIGHT) for h in self.hours)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "monochrome_colourfulness": self.monochrome_colourfulness,
+            "night_brightness": self.night_brightness,
+            "hours": list(self.hours),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RegimeRule:
+        """Read :meth:`to_json` back; raise ValueError naming what is wrong."""
+        unknown = set(data) - {"monochrome_colourfulness", "night_brightness", "hours"}
+        if unknown:
+            raise ValueError(f"unknown regime rule keys: {', '.join(sorted(unknown))}")
+        hours = data.get("hours", [])
+        if not isinstance(hours, Sequence) or isinstance(hours, str):
+            raise ValueError(f"hours must be a list of hours, got {hours!r}")
+        try:
+            return cls(
+                monochrome_colourfulness=float(data.get("monochrome_colourfulness", MONOCHROME_COLOURFULNESS)),
+                night_brightness=float(data.get("night_brightness", NIGHT_BRIGHTNESS)),
+                hours=tuple(int(h) for h in hours),
+            )
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"invalid regime rule: {exc}") from None
+
+
+#: The rule used when a source learns its baseline (and by camera health): day and night, no hours.
+DEFAULT_RULE = RegimeRule()
+
+
+def parse_hours(text: str) -> tuple[int, ...]:
+    """``"6,18"`` -> ``(6, 18)``; raise ValueError for anything else."""
+    try:
+        hours = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        raise ValueError(f"hours must be comma-separated integers 0-23, got {text!r}") from None
+    RegimeRule(hours=hours)  # validates
+    return hours
