@@ -277,6 +277,18 @@ def up_down_mapping(up: str, down: str) -> list[model.ValueMap]:
     ]
 
 
+def flag_mapping(off: str, on: str) -> list[model.ValueMap]:
+    """0 -> ``off`` in green, 1 -> ``on`` in red."""
+    return [
+        model.ValueMap(
+            options={
+                "0": model.ValueMappingResult(text=off, color="green", index=0),
+                "1": model.ValueMappingResult(text=on, color="red", index=1),
+            }
+        )
+    ]
+
+
 def mean(metric: str, by: str = "source", selector: str = SOURCE, window: str = RI) -> str:
     """Average of a histogram over ``window``: rate of _sum / rate of _count, per ``by``."""
     return (
@@ -582,7 +594,20 @@ def input_quality() -> model.Dashboard:
             ],
             unit="short",
             minimum=0,
-            w=24,
+            w=12,
+            h=6,
+        ),
+        ts(
+            "Drift regime",
+            "Which regime of its baseline each source is in now (1), by its latest frame: day, night (the "
+            "camera's monochrome infrared mode, or dark), or all for a single-regime baseline. Each regime is "
+            "compared with its own reference. Bad: a camera stuck in night by day (its IR-cut filter or "
+            "day/night switch failed), or flapping between regimes all day (tune the rule in the baseline).",
+            [Q(f"max by (source, regime) (vision_drift_regime{{{SOURCE}}}) > 0", "{{source}} {{regime}}")],
+            unit="short",
+            minimum=0,
+            maximum=1,
+            w=12,
             h=6,
         ),
     ]
@@ -668,10 +693,12 @@ def input_quality() -> model.Dashboard:
         table_panel(
             "Camera status",
             "One row per camera (the camera id is its source id): up, measured fps, age of the last frame, "
-            "reconnects and dropped or failed frames over the selected time range. Bad: 'down', fps far "
+            "reconnects and dropped or failed frames over the selected time range, whether it counts as "
+            "tampered with (any kind) and how long its picture has not changed. Bad: 'down', fps far "
             "below the camera's configured rate, last frame older than ~2 minutes (VisionCameraDown), "
             "reconnects climbing (flaky network or stream), dropped frames growing (the detector cannot "
-            "keep up: see the service dashboard).",
+            "keep up: see the service dashboard), 'tampered' (VisionCameraTampered), picture unchanged "
+            "for a minute while frames arrive (VisionCameraFrozen).",
             [
                 Q(f"max by (camera) (vision_camera_up{{{camera_sel}}})"),
                 Q(f"max by (camera) (vision_camera_fps{{{camera_sel}}})"),
@@ -683,6 +710,8 @@ def input_quality() -> model.Dashboard:
                     + ', outcome=~"dropped|failed"}[$__range]))'
                     f" or (sum by (camera) (vision_camera_up{{{camera_sel}}}) * 0)"
                 ),
+                Q(f"max by (camera) (vision_camera_tampered{{{camera_sel}}})"),
+                Q(f"max by (camera) (vision_camera_new_frame_age_seconds{{{camera_sel}}})"),
             ],
             merge=True,
             h=7,
@@ -692,10 +721,45 @@ def input_quality() -> model.Dashboard:
                 "Value #C": "last frame age",
                 "Value #D": "reconnects",
                 "Value #E": "dropped / failed frames",
+                "Value #F": "tampered",
+                "Value #G": "picture unchanged for",
             },
-            units={"fps": "short", "last frame age": "s", "reconnects": "short", "dropped / failed frames": "short"},
-            mappings={"status": up_down_mapping("up", "down")},
-            steps={"last frame age": _steps((None, "green"), (30, "orange"), (120, "red"))},
+            units={
+                "fps": "short",
+                "last frame age": "s",
+                "reconnects": "short",
+                "dropped / failed frames": "short",
+                "picture unchanged for": "s",
+            },
+            mappings={"status": up_down_mapping("up", "down"), "tampered": flag_mapping("ok", "tampered")},
+            steps={
+                "last frame age": _steps((None, "green"), (30, "orange"), (120, "red")),
+                "picture unchanged for": _steps((None, "green"), (20, "orange"), (60, "red")),
+            },
+        ),
+        ts(
+            "Camera tampering scores",
+            "Each camera's last frame against its reference scene, per kind, 1 = like the reference "
+            "(docs/camera-health.md): moved = structural similarity of the edge layout (counts below 0.5), "
+            "covered = low-res contrast ratio (below 0.5 with the layout gone), defocused = sharpness ratio "
+            "(below 0.3), obscured = contrast ratio (below 0.5 with sharpness below 0.3). Bad: a kind "
+            "staying below its level for longer than VISION_TAMPER_MIN_SECONDS (VisionCameraTampered).",
+            [Q(f"max by (camera, kind) (vision_camera_tamper_score{{{camera_sel}}})", "{{camera}} {{kind}}")],
+            unit="none",
+            minimum=0,
+        ),
+        ts(
+            "Camera picture unchanged for",
+            "Seconds since each camera's picture last changed beyond its own sensor noise, while frames "
+            "keep arriving (a live still scene renews it with every frame or at least every I-frame). Bad: "
+            "a line climbing steadily past the dashed threshold: the camera re-sends a frozen picture "
+            "(VisionCameraFrozen).",
+            [
+                Q(f"max by (camera) (vision_camera_new_frame_age_seconds{{{camera_sel}}})", "{{camera}}"),
+                Q("vision:threshold:camera_frozen_seconds", THRESHOLD_LEGEND),
+            ],
+            unit="s",
+            minimum=0,
         ),
         ts(
             "Camera frames by outcome",

@@ -129,25 +129,30 @@ def haze(image: np.ndarray, density: float, *, airlight: float = 0.8, scatter: f
     return np.rint(255.0 * np.clip(veiled, 0.0, 1.0) ** (1.0 / GAMMA)).astype(np.uint8)
 
 
-def covered(image: np.ndarray, *, light: float = 0.03, diffusion: float = 0.25, rng: RandomSource = None) -> np.ndarray:
+def covered(
+    image: np.ndarray, *, light: float = 0.03, field_of_view: float = 70.0, rng: RandomSource = None
+) -> np.ndarray:
     """What the camera records with a hand or cloth over the lens.
 
-    The scene's light is diffused by the cover into a near-uniform glow (the scene averaged over
-    cells of ``diffusion`` of its width and height, smoothly interpolated), only ``light`` of the
-    exposure gets through, and the sensor records it with shot noise, read noise and auto gain
-    exactly as :func:`low_light`.
+    The cover diffuses the light that reaches it: every pixel sees the scene's mean colour, at
+    ``light`` of the exposure, shaded only by the lens' natural vignetting (the cos⁴ law across a
+    diagonal field of view of ``field_of_view`` degrees). The sensor then records it with shot
+    noise, read noise and auto gain exactly as :func:`low_light`.
     """
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim < 2:
         raise ValueError(f"expected a uint8 numpy image, got {_describe(image)}")
-    if diffusion <= 0:
-        raise ValueError(f"diffusion must be > 0, got {diffusion}")
+    if not 0.0 < field_of_view < 180.0:
+        raise ValueError(f"field_of_view must be in (0, 180) degrees, got {field_of_view}")
     height, width = image.shape[:2]
-    # A blur this wide is cheaper as a mean over a coarse grid, smoothly interpolated back.
-    cells = max(1, round(1.0 / diffusion))
-    coarse = cv2.resize(image, (cells, cells), interpolation=cv2.INTER_AREA)
-    glow = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
-    glow = cv2.GaussianBlur(glow, (0, 0), sigmaX=0.5 * diffusion * width, sigmaY=0.5 * diffusion * height)
-    return low_light(glow, light, rng=rng)
+    radiance = (image.astype(np.float64) / 255.0) ** GAMMA
+    mean = radiance.reshape(height * width, -1).mean(axis=0)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    r = np.hypot(x - (width - 1) / 2, y - (height - 1) / 2) / (np.hypot(width, height) / 2)
+    angle = np.arctan(r * np.tan(np.radians(field_of_view / 2)))
+    vignette = np.cos(angle) ** 4
+    glow = vignette[..., None] * mean if image.ndim == 3 else vignette * mean[0]
+    diffused = np.rint(255.0 * np.clip(glow, 0.0, 1.0) ** (1.0 / GAMMA)).astype(np.uint8)
+    return low_light(diffused, light, rng=rng)
 
 
 def camera_view(

@@ -5,7 +5,9 @@ Run it with Debian's ``/usr/bin/python3`` (the one with ``gi``)::
     /usr/bin/python3 tests/rtsp_server.py --frames DIR --port 8554 --fps 10 [--user U --password P]
 
 ``DIR`` holds ``frame-00000.jpg``, ``frame-00001.jpg``, ... (all the same size); they loop for ever
-at ``--fps``. The stream is ``rtsp://127.0.0.1:PORT/stream``. Once listening, the server prints
+at ``--fps``. With ``--freeze`` the stream is a frozen camera instead: GStreamer's ``imagefreeze``
+decodes ``frame-00000.jpg`` once and pushes that same buffer again and again at ``--fps``.
+The stream is ``rtsp://127.0.0.1:PORT/stream``. Once listening, the server prints
 ``READY <port>`` on stdout. With ``--user``/``--password`` it requires HTTP Basic authentication.
 SIGTERM or SIGINT stops it.
 """
@@ -32,13 +34,20 @@ def main() -> int:
     parser.add_argument("--fps", type=int, default=10)
     parser.add_argument("--user")
     parser.add_argument("--password")
+    parser.add_argument("--freeze", action="store_true", help="repeat the buffer of the first frame for ever")
     args = parser.parse_args()
 
     Gst.init(None)
-    location = str(args.frames.resolve() / "frame-%05d.jpg")
+    if args.freeze:
+        first = str(args.frames.resolve() / "frame-00000.jpg")
+        source = f'filesrc location="{first}" ! jpegdec ! imagefreeze is-live=true ! video/x-raw,framerate={args.fps}/1'
+    else:
+        location = str(args.frames.resolve() / "frame-%05d.jpg")
+        source = (
+            f'multifilesrc location="{location}" index=0 loop=true caps="image/jpeg,framerate={args.fps}/1" ! jpegdec'
+        )
     launch = (
-        f'( multifilesrc location="{location}" index=0 loop=true '
-        f'caps="image/jpeg,framerate={args.fps}/1" ! jpegdec ! videoconvert ! video/x-raw,format=I420 '
+        f"( {source} ! videoconvert ! video/x-raw,format=I420 "
         f"! openh264enc gop-size={args.fps} complexity=low ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=1 )"
     )
     factory = GstRtspServer.RTSPMediaFactory()

@@ -111,12 +111,24 @@ def street_video(path: Path) -> Path:
 
 
 class RtspServer:
-    """GStreamer's RTSP server streaming a folder of JPEGs as H.264 at ``rtsp://127.0.0.1:PORT/stream``."""
+    """GStreamer's RTSP server streaming a folder of JPEGs as H.264 at ``rtsp://127.0.0.1:PORT/stream``.
+
+    ``freeze=True`` serves a frozen camera: the first frame's decoded buffer, pushed again and
+    again (GStreamer's ``imagefreeze``) while the stream keeps its frame rate.
+    """
 
     def __init__(
-        self, frames: Path, log: Path, *, fps: int = 5, user: str | None = None, password: str | None = None
+        self,
+        frames: Path,
+        log: Path,
+        *,
+        fps: int = 5,
+        user: str | None = None,
+        password: str | None = None,
+        freeze: bool = False,
     ) -> None:
         self.frames = frames
+        self.freeze = freeze
         self.log = log
         self.fps = fps
         self.user = user
@@ -142,6 +154,8 @@ class RtspServer:
         ]
         if self.user is not None:
             cmd += ["--user", self.user, "--password", self.password or ""]
+        if self.freeze:
+            cmd.append("--freeze")
         deadline = time.monotonic() + timeout
         while True:
             with self.log.open("ab") as err:

@@ -44,6 +44,8 @@ REQUIRED_ALERTS = (
     "VisionNoDetections",
     "VisionLowConfidence",
     "VisionCameraDown",
+    "VisionCameraFrozen",
+    "VisionCameraTampered",
     "VisionHighInferenceLatency",
     "VisionHighErrorRate",
     "VisionGPUSaturated",
@@ -179,8 +181,9 @@ def test_descriptions_name_the_source_and_the_value() -> None:
         assert "$labels." in description, f"{name}: description must name what it is about"
         if name in SOURCE_ALERTS:
             assert "$labels.source" in description, f"{name}: description must name the source"
-    camera = _alert_rules()["VisionCameraDown"][0]
-    assert "$labels.camera" in camera["annotations"]["description"]
+    for name in ("VisionCameraDown", "VisionCameraFrozen", "VisionCameraTampered"):
+        camera = _alert_rules()[name][0]
+        assert "$labels.camera" in camera["annotations"]["description"], name
 
 
 def test_for_is_a_plain_top_level_duration() -> None:
@@ -190,9 +193,10 @@ def test_for_is_a_plain_top_level_duration() -> None:
         assert DURATION.match(rule["for"]), f"{name}: for={rule['for']!r} is not a duration"
 
 
-def test_camera_down_copies_camera_into_source() -> None:
+@pytest.mark.parametrize("alert", ["VisionCameraDown", "VisionCameraFrozen", "VisionCameraTampered"])
+def test_camera_alerts_copy_camera_into_source(alert: str) -> None:
     # Alertmanager inhibits by `equal: [source]`; camera metrics only carry `camera`.
-    expr = _alert_rules()["VisionCameraDown"][0]["expr"]
+    expr = _alert_rules()[alert][0]["expr"]
     assert re.search(r'label_replace\(.*"source",\s*"\$1",\s*"camera"', expr, re.S), expr
 
 
@@ -276,7 +280,7 @@ def _camera_down_labels() -> dict[str, str]:
     pytest.fail("no firing VisionCameraDown case in the promtool tests")
 
 
-def test_alertmanager_inhibits_no_detections_while_camera_down(tmp_path: Path) -> None:
+def test_alertmanager_inhibits_what_a_down_or_tampered_camera_explains(tmp_path: Path) -> None:
     binary = _tool("alertmanager", "prometheus-alertmanager")
     down = _camera_down_labels()
     camera = down["source"]
@@ -287,6 +291,28 @@ def test_alertmanager_inhibits_no_detections_while_camera_down(tmp_path: Path) -
         "other": {"alertname": "VisionNoDetections", "severity": "warning", "source": "other-camera"},
         "dark": {"alertname": "VisionLowBrightness", "severity": "warning", "source": "cam-night"},
         "blur": {"alertname": "VisionBlurryFrames", "severity": "warning", "source": "cam-night"},
+        "frozen while down": {
+            "alertname": "VisionCameraFrozen",
+            "severity": "critical",
+            "source": camera,
+            "camera": camera,
+        },
+        "covered": {
+            "alertname": "VisionCameraTampered",
+            "severity": "critical",
+            "source": "cam-lens",
+            "camera": "cam-lens",
+            "kind": "covered",
+        },
+        "dark because covered": {"alertname": "VisionLowBrightness", "severity": "warning", "source": "cam-lens"},
+        "drift because covered": {
+            "alertname": "VisionInputDrift",
+            "severity": "warning",
+            "source": "cam-lens",
+            "signal": "brightness",
+            "test": "ks",
+            "regime": "night",
+        },
     }
     port = _free_port()
     base = f"http://127.0.0.1:{port}/api/v2"
@@ -326,6 +352,10 @@ def test_alertmanager_inhibits_no_detections_while_camera_down(tmp_path: Path) -
             "other": "active",
             "dark": "active",
             "blur": "suppressed",
+            "frozen while down": "suppressed",
+            "covered": "active",
+            "dark because covered": "suppressed",
+            "drift because covered": "suppressed",
         }
         deadline = time.monotonic() + 15
         while True:

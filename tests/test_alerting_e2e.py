@@ -1,9 +1,15 @@
-"""End to end: night falls on a source, the shipped alert rules fire, Alertmanager notifies, then resolves.
+"""End to end: the shipped alert rules fire through the real Prometheus and Alertmanager.
+
+* Night falls on a source: ``VisionLowBrightness`` fires, Alertmanager notifies, daylight resolves it.
+* Two RTSP cameras served by GStreamer: one re-sends a single decoded buffer (a frozen picture),
+  one gets its lens covered after a few seconds of daylight: ``VisionCameraFrozen`` and
+  ``VisionCameraTampered{kind="covered"}`` fire for the right camera each.
 
 Real processes on 127.0.0.1: the service (real weights), Debian's Prometheus with copies of the
-shipped rule files (only ``for:`` shortened, programmatically), Debian's Alertmanager with a copy
-of the shipped configuration (receiver URLs pointed at a webhook in this test, grouping timers
-shortened), and that webhook. No timing assertions: every step polls with a timeout.
+shipped rule files (only ``for:`` shortened, programmatically, and for the camera test the frozen
+threshold), Debian's Alertmanager with a copy of the shipped configuration (receiver URLs pointed
+at a webhook in this test, grouping timers shortened), and that webhook. No timing assertions:
+every step polls with a timeout.
 """
 
 from __future__ import annotations
@@ -21,9 +27,10 @@ import numpy as np
 import yaml
 
 import quality
-from quality.simulate import low_light
+from quality.simulate import covered, gaussian_noise, low_light
 from tests.conftest import encode_jpeg
 from tests.infra import Prometheus, free_port, http_status, need_binary, prometheus, running, vision_service, wait_for
+from tests.streams import RtspServer, photographs, write_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES_DIR = ROOT / "compose" / "prometheus" / "rules"
@@ -38,8 +45,9 @@ THRESHOLD_RECORD = "vision:threshold:low_brightness_ratio"
 # ------------------------------------------------------------------ shipped configs, shortened
 
 
-def shortened_rule_files(tmp: Path) -> list[Path]:
-    """Copies of every shipped rule file with each alert's ``for:`` set to SHORT_FOR; nothing else changes."""
+def shortened_rule_files(tmp: Path, thresholds: dict[str, float] | None = None) -> list[Path]:
+    """Copies of every shipped rule file with each alert's ``for:`` set to SHORT_FOR and the given
+    thresholds (``vision:threshold:*`` records) replaced; nothing else changes."""
     out_dir = tmp / "rules"
     out_dir.mkdir()
     copies = []
@@ -49,6 +57,8 @@ def shortened_rule_files(tmp: Path) -> list[Path]:
             for rule in group["rules"]:
                 if "alert" in rule:
                     rule["for"] = SHORT_FOR
+                if rule.get("record") in (thresholds or {}):
+                    rule["expr"] = f"vector({thresholds[rule['record']]})"  # type: ignore[index]
         copy = out_dir / path.name
         copy.write_text(yaml.safe_dump(document, sort_keys=False))
         copies.append(copy)
@@ -94,16 +104,16 @@ class Webhook:
         with self._lock:
             self.payloads.append(payload)
 
-    def alerts(self, *, status: str) -> list[dict[str, Any]]:
-        """Notified alerts named ALERT for SOURCE with ``status`` (firing | resolved)."""
+    def alerts(self, *, status: str, alertname: str = ALERT, source: str = SOURCE) -> list[dict[str, Any]]:
+        """Notified alerts named ``alertname`` for ``source`` with ``status`` (firing | resolved)."""
         with self._lock:
             payloads = list(self.payloads)
         return [
             alert
             for payload in payloads
             for alert in payload["alerts"]
-            if alert["labels"].get("alertname") == ALERT
-            and alert["labels"].get("source") == SOURCE
+            if alert["labels"].get("alertname") == alertname
+            and alert["labels"].get("source") == source
             and alert["status"] == status
         ]
 
@@ -233,3 +243,67 @@ def test_night_fires_low_brightness_and_daylight_resolves_it(
         )
         assert resolved[0]["labels"]["source"] == SOURCE
         assert resolved[0]["startsAt"] == alert["startsAt"]  # the same alert, now over
+
+
+# ------------------------------------------------------------------ camera health
+
+
+def test_a_frozen_camera_and_a_covered_lens_fire_their_alerts(tmp_path: Path, model_path: str) -> None:
+    rng = np.random.default_rng(8)
+    street = photographs(size=(320, 240))[0]
+    frozen_frames = write_frames(tmp_path / "frozen", [gaussian_noise(street, 3.0, rng=rng)])
+    # Six seconds of daylight (the reference scene is learned from it), then a hand over the lens.
+    daylight = [gaussian_noise(street, 3.0, rng=rng) for _ in range(30)]
+    hand = [covered(street, light=0.03, rng=rng) for _ in range(300)]
+    lens_frames = write_frames(tmp_path / "lens", daylight + hand)
+    with (
+        RtspServer(frozen_frames, tmp_path / "rtsp-frozen.log", fps=5, freeze=True) as frozen_server,
+        RtspServer(lens_frames, tmp_path / "rtsp-lens.log", fps=5) as lens_server,
+    ):
+        cameras = tmp_path / "cameras.yaml"
+        cameras.write_text(
+            yaml.safe_dump(
+                {
+                    "cameras": [
+                        {"id": "frozen", "url": frozen_server.url(), "fps": 2},
+                        {"id": "lens", "url": lens_server.url(), "fps": 2},
+                    ]
+                }
+            )
+        )
+        env = {
+            "VISION_CAMERAS_FILE": str(cameras),
+            "VISION_TAMPER_MIN_SECONDS": "2",
+            "VISION_TAMPER_REFERENCE_FRAMES": "3",
+        }
+        with (
+            webhook_receiver() as (hook, hook_url),
+            alertmanager(tmp_path, alertmanager_config(tmp_path, hook_url)) as am,
+            vision_service(tmp_path, model=model_path, env=env) as base,
+            prometheus(
+                tmp_path,
+                [base.removeprefix("http://")],
+                rule_files=shortened_rule_files(tmp_path, {"vision:threshold:camera_frozen_seconds": 5}),
+                alertmanager=am,
+            ) as prom,
+        ):
+            frozen = wait_for(
+                lambda: hook.alerts(status="firing", alertname="VisionCameraFrozen", source="frozen"),
+                timeout=180,
+                what="VisionCameraFrozen firing for the frozen camera at the webhook",
+            )
+            assert frozen[0]["labels"]["severity"] == "critical" and frozen[0]["labels"]["camera"] == "frozen"
+            tampered = wait_for(
+                lambda: hook.alerts(status="firing", alertname="VisionCameraTampered", source="lens"),
+                timeout=180,
+                what="VisionCameraTampered firing for the covered lens at the webhook",
+            )
+            assert {a["labels"]["kind"] for a in tampered} == {"covered"}
+            assert "covered" in tampered[0]["annotations"]["description"]
+            # Each alert names only its own camera: the covered lens still changes (sensor noise), the
+            # frozen camera learned its (frozen) picture as its scene.
+            assert not hook.alerts(status="firing", alertname="VisionCameraFrozen", source="lens")
+            assert not hook.alerts(status="firing", alertname="VisionCameraTampered", source="frozen")
+            rows = prom.query("vision_camera_new_frame_age_seconds")
+            ages = {r["metric"]["camera"]: float(r["value"][1]) for r in rows}
+            assert ages["frozen"] > 5 > ages["lens"]

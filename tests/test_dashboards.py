@@ -349,6 +349,8 @@ def scraped(tmp_path_factory: pytest.TempPathFactory, model_path: str) -> Iterat
         "VISION_BASELINE_LEARN_FRAMES": str(LEARN_FRAMES),
         "VISION_DRIFT_WINDOW_FRAMES": str(LEARN_FRAMES),
         "VISION_CAMERAS_FILE": str(cameras),
+        # The camera's reference scene after 3 frames, so its tamper scores exist by the end of the workload.
+        "VISION_TAMPER_REFERENCE_FRAMES": "3",
     }
     with ExitStack() as stack:
         bases = []
@@ -369,6 +371,7 @@ def scraped(tmp_path_factory: pytest.TempPathFactory, model_path: str) -> Iterat
             timeout=30,
             what="detections in Prometheus",
         )
+        wait_for(lambda: prom.query("vision_camera_tamper_score"), timeout=60, what="the camera's tamper scores")
         yield Scraped(prom, start, (*SOURCES, CAMERA, "upload"), classes)
 
 

@@ -8,11 +8,12 @@ quality histograms are made from :data:`quality.SIGNALS`, one per signal of the 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 import quality
+from vision_service.cameras.health import KINDS as TAMPER_KINDS
 from vision_service.cameras.stats import OUTCOMES as CAMERA_OUTCOMES
 from vision_service.engine import ModelInfo
 from vision_service.errors import Reason
@@ -125,6 +126,29 @@ class Metrics:
         self.camera_fps = Gauge(
             "vision_camera_fps", "Camera frames processed per second over the last 10 s.", ["camera"], registry=r
         )
+        # Camera health (vision_service/cameras/health.py): tampering and frozen pictures.
+        self.camera_tampered = Gauge(
+            "vision_camera_tampered",
+            "1 while the camera counts as tampered with, by kind (covered, moved, defocused, obscured): the "
+            "evidence held for VISION_TAMPER_MIN_SECONDS against the camera's reference scene.",
+            ["camera", "kind"],
+            registry=r,
+        )
+        self.camera_tamper_score = Gauge(
+            "vision_camera_tamper_score",
+            "Last frame's evidence per tampering kind against the reference scene, 1 = like the reference: "
+            "moved = structural similarity of gradient maps, covered = low-res contrast ratio, defocused = "
+            "sharpness ratio, obscured = contrast ratio (absent while the reference is learned).",
+            ["camera", "kind"],
+            registry=r,
+        )
+        self.camera_new_frame_age = Gauge(
+            "vision_camera_new_frame_age_seconds",
+            "Seconds since the camera last delivered a frame whose content changed (beyond its sensor noise) "
+            "from the frame before: grows while the picture is frozen.",
+            ["camera"],
+            registry=r,
+        )
         # Sharding (VISION_SHARD_PEERS): both stay 0 when cameras are not sharded.
         self.shard_members = Gauge(
             "vision_shard_members", "Replicas this replica sees sharing the camera list.", registry=r
@@ -179,6 +203,8 @@ class Metrics:
             self.camera_frames.labels(camera, outcome)
         self.camera_reconnects.labels(camera)
         self.camera_fps.labels(camera).set_function(fps)
+        for kind in TAMPER_KINDS:
+            self.camera_tampered.labels(camera, kind).set(0)
 
     def camera_removed(self, camera: str) -> None:
         """Remove every series of a camera that is gone."""
@@ -187,7 +213,10 @@ class Metrics:
             (self.camera_reconnects, (camera,)),
             (self.camera_last_frame, (camera,)),
             (self.camera_fps, (camera,)),
+            (self.camera_new_frame_age, (camera,)),
             *((self.camera_frames, (camera, outcome)) for outcome in CAMERA_OUTCOMES),
+            *((self.camera_tampered, (camera, kind)) for kind in TAMPER_KINDS),
+            *((self.camera_tamper_score, (camera, kind)) for kind in TAMPER_KINDS),
         ]
         for metric, labels in labelled:
             with contextlib.suppress(KeyError):  # never created (e.g. no frame read yet)
@@ -204,6 +233,19 @@ class Metrics:
 
     def camera_frame_read(self, camera: str, timestamp: float) -> None:
         self.camera_last_frame.labels(camera).set(timestamp)
+
+    def camera_health(
+        self, camera: str, tampered: frozenset[str], scores: Mapping[str, float], new_frame_age: Callable[[], float]
+    ) -> None:
+        """A camera's health after a frame (or a reset): tampered kinds, scores (none while learning), frame age."""
+        for kind in TAMPER_KINDS:
+            self.camera_tampered.labels(camera, kind).set(1 if kind in tampered else 0)
+            if kind in scores:
+                self.camera_tamper_score.labels(camera, kind).set(scores[kind])
+            else:
+                with contextlib.suppress(KeyError):
+                    self.camera_tamper_score.remove(camera, kind)
+        self.camera_new_frame_age.labels(camera).set_function(new_frame_age)
 
     def shard_changed(self, members: int, cameras: int) -> None:
         self.shard_members.set(members)

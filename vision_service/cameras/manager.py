@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vision_service.cameras.config import Camera, CameraConfigError, load_cameras, parse_camera, save_cameras
+from vision_service.cameras.health import CameraHealth, HealthConfig
 from vision_service.cameras.reader import Backoff, CameraReader, LatestFrame, OpenCapture, open_capture
 from vision_service.cameras.scheduler import Feed, Scheduler
 from vision_service.cameras.sharding import Shard, parse_shard
@@ -72,8 +73,10 @@ class CameraManager:
         open_capture: OpenCapture = open_capture,
         shard: Shard | None = None,
         refresh_seconds: float = 10.0,
+        health: HealthConfig | None = None,
     ) -> None:
         self.telemetry = telemetry
+        self.health = health or HealthConfig()
         self.sources = sources
         self.cameras_file = cameras_file
         self.persist = persist
@@ -112,6 +115,11 @@ class CameraManager:
             reconnect_max=settings.camera_reconnect_max_seconds,
             shard=parse_shard(settings.shard_id or "", settings.shard_peers) if settings.shard_peers else None,
             refresh_seconds=settings.shard_refresh_seconds,
+            health=HealthConfig(
+                min_seconds=settings.tamper_min_seconds,
+                reference_frames=settings.tamper_reference_frames,
+                analysis_size=settings.analysis_size,
+            ),
         )
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -221,7 +229,7 @@ class CameraManager:
     def _start(self, camera: Camera) -> _Camera:
         """Register and start ``camera``; the caller holds the lock."""
         status = Status.CONNECTING if camera.enabled else Status.DISABLED
-        stats = CameraStats(camera.id, self.telemetry, status=status)
+        stats = CameraStats(camera.id, self.telemetry, status=status, health=CameraHealth(self.health))
         slot = LatestFrame()
         reader = None
         if camera.enabled:
@@ -347,6 +355,11 @@ class CameraManager:
 
     def get(self, camera_id: str) -> dict[str, Any]:
         return self._view(self._entry(camera_id))
+
+    def reset_reference(self, camera_id: str) -> None:
+        """Forget the camera's reference scenes and tampering state (after a PTZ move); they are learned again."""
+        self._entry(camera_id).stats.reset_health()
+        log.info("camera %s: reference scene reset", camera_id)
 
     def snapshot(self, camera_id: str) -> bytes:
         """The last processed frame of the camera as a JPEG with its detections drawn."""

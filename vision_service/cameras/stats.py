@@ -11,12 +11,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any, Protocol
 
 import numpy as np
 
+from vision_service.cameras.health import CameraHealth, HealthState
 from vision_service.measurement import Measurement
 
 # Frame outcomes, the values of the ``outcome`` label.
@@ -43,6 +44,10 @@ class CameraTelemetry(Protocol):
 
     def camera_frame_read(self, camera: str, timestamp: float) -> None: ...
 
+    def camera_health(
+        self, camera: str, tampered: frozenset[str], scores: Mapping[str, float], new_frame_age: Callable[[], float]
+    ) -> None: ...
+
     def shard_changed(self, members: int, cameras: int) -> None: ...
 
 
@@ -58,8 +63,16 @@ class Status(StrEnum):
 class CameraStats:
     """Thread-safe state of one camera, forwarded to telemetry until closed."""
 
-    def __init__(self, camera: str, telemetry: CameraTelemetry, *, status: Status = Status.CONNECTING) -> None:
+    def __init__(
+        self,
+        camera: str,
+        telemetry: CameraTelemetry,
+        *,
+        status: Status = Status.CONNECTING,
+        health: CameraHealth | None = None,
+    ) -> None:
         self.camera = camera
+        self.health = health or CameraHealth()
         self._telemetry = telemetry
         self._lock = threading.Lock()
         self._closed = False
@@ -107,7 +120,7 @@ class CameraStats:
             self._telemetry.camera_reconnect(self.camera)
 
     def processed(self, pixels: np.ndarray, measurement: Measurement) -> None:
-        """A frame went through the pipeline: keep it for the snapshot and count it."""
+        """A frame went through the pipeline: keep it for the snapshot, count it, update the camera's health."""
         with self._lock:
             if self._closed:
                 return
@@ -117,6 +130,17 @@ class CameraStats:
             self.last_measurement = measurement
             self.last_processed_at = time.time()
             self._telemetry.camera_frame(self.camera, PROCESSED)
+            self._report_health(self.health.update(measurement))
+
+    def reset_health(self) -> None:
+        """Forget the camera's reference scenes (after a PTZ move): they are learned again from the next frames."""
+        with self._lock:
+            if self._closed:
+                return
+            self._report_health(self.health.reset())
+
+    def _report_health(self, state: HealthState) -> None:
+        self._telemetry.camera_health(self.camera, state.tampered, state.scores, self.health.new_frame_age)
 
     def fps(self) -> float:
         """Frames processed per second over the last :data:`FPS_WINDOW_SECONDS` (less while younger)."""
@@ -165,4 +189,5 @@ class CameraStats:
                 "last": last,
             }
         view["measured_fps"] = round(self.fps(), 3)
+        view["health"] = self.health.view()
         return view

@@ -87,6 +87,20 @@ class Settings(BaseSettings):
     shard_refresh_seconds: float = Field(
         10.0, gt=0, le=3600, description="How often the member list and the camera file are read again when sharded."
     )
+    tamper_min_seconds: float = Field(
+        20.0,
+        ge=0,
+        le=86400,
+        description="Camera tampering (covered, moved, defocused, obscured) counts once its evidence held this many "
+        "seconds, and clears once it has been gone as long (docs/camera-health.md).",
+    )
+    tamper_reference_frames: int = Field(
+        20,
+        ge=1,
+        le=10_000,
+        description="A camera's reference scene for tampering is learned from the first N frames of each regime "
+        "(day, night); DELETE /v1/cameras/{id}/reference learns it again.",
+    )
     baseline_dir: Path | None = Field(
         None,
         description="Directory of drift baselines, one <source>.json each: loaded at start; "

@@ -38,6 +38,20 @@ class LastFrame(BaseModel):
     image: dict[str, int]
 
 
+class HealthOut(BaseModel):
+    tampered: list[str] = Field(description="Tampering kinds that count now: covered, moved, defocused, obscured.")
+    scores: dict[str, float] = Field(
+        description="Last frame's evidence per kind against the reference scene (1 = like it); empty while learning."
+    )
+    regime: str | None = Field(description="day or night, by the last frame.")
+    references: dict[str, int] = Field(description="Regimes with a learned reference scene, and its frames.")
+    learning: dict[str, int] = Field(description="Regimes whose reference is being learned, and the frames so far.")
+    new_frame_age_seconds: float | None = Field(
+        description="Seconds since the last frame whose content changed (a frozen picture keeps growing it)."
+    )
+    last_new_frame_at: float | None = Field(description="Unix time of that frame.")
+
+
 class CameraOut(BaseModel):
     id: str
     url: str = Field(description="The camera URL with credentials masked.")
@@ -52,6 +66,7 @@ class CameraOut(BaseModel):
     last_frame_at: float | None = Field(description="Unix time of the last frame read from the camera.")
     last: LastFrame | None = Field(description="The last processed frame: quality report and detection count.")
     measured_fps: float = Field(description="Frames processed per second over the last 10 s.")
+    health: HealthOut = Field(description="Tampering and frozen-picture state (docs/camera-health.md).")
 
 
 class ShardOut(BaseModel):
@@ -115,6 +130,17 @@ async def get_camera(camera_id: str, state: State) -> Response:
 )
 async def delete_camera(camera_id: str, state: State) -> Response:
     await run_in_threadpool(state.cameras.remove, camera_id)
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/{camera_id}/reference",
+    status_code=204,
+    responses=_ERRORS,
+    summary="Forget the camera's reference scene (after a PTZ move); it is learned again from the next frames",
+)
+async def reset_reference(camera_id: str, state: State) -> Response:
+    await run_in_threadpool(state.cameras.reset_reference, camera_id)
     return Response(status_code=204)
 
 
