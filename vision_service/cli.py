@@ -101,10 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
     from pydantic import ValidationError
 
     from vision_service.api.main import create_app
+    from vision_service.api.server import serve
     from vision_service.core.config import Settings
 
     overrides = {
@@ -124,7 +124,9 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"vision-service: invalid settings:\n{exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+    app = create_app(settings)
+    state = app.state.service
+    serve(app, settings, on_drain=lambda: setattr(state, "draining", True))
     return 0
 
 

@@ -22,6 +22,7 @@ class Reason(StrEnum):
     EMPTY = "empty_body"
     TOO_LARGE = "too_large"
     TOO_MANY_PIXELS = "too_many_pixels"
+    TOO_MANY_SCANS = "too_many_scans"
     TOO_SMALL = "too_small"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     UNSUPPORTED_FORMAT = "unsupported_format"
@@ -34,6 +35,7 @@ class Reason(StrEnum):
     BODY_TIMEOUT = "body_timeout"
     NOT_READY = "model_not_ready"
     OVERLOADED = "overloaded"
+    PIXEL_BUDGET = "pixel_budget_full"
     # The rest of the API (ApiError)
     UNAUTHORIZED = "unauthorized"
     INVALID_CAMERA = "invalid_camera"
@@ -42,6 +44,7 @@ class Reason(StrEnum):
     TOO_MANY_CAMERAS = "too_many_cameras"
     NO_FRAME = "no_frame"
     CAMERAS_SHARDED = "cameras_sharded"
+    CAMERA_CHANGES_OFF = "camera_changes_disabled"
 
 
 # HTTP status for each reason: what a client sent wrong is a 4xx; a service that cannot take work now, 503.
@@ -49,6 +52,7 @@ STATUS: dict[Reason, int] = {
     Reason.EMPTY: 400,
     Reason.TOO_LARGE: 413,
     Reason.TOO_MANY_PIXELS: 413,
+    Reason.TOO_MANY_SCANS: 413,
     Reason.TOO_SMALL: 400,
     Reason.UNSUPPORTED_MEDIA_TYPE: 415,
     Reason.UNSUPPORTED_FORMAT: 415,
@@ -61,6 +65,7 @@ STATUS: dict[Reason, int] = {
     Reason.BODY_TIMEOUT: 408,
     Reason.NOT_READY: 503,
     Reason.OVERLOADED: 503,
+    Reason.PIXEL_BUDGET: 503,
     Reason.UNAUTHORIZED: 401,
     Reason.INVALID_CAMERA: 400,
     Reason.CAMERA_EXISTS: 409,
@@ -68,6 +73,7 @@ STATUS: dict[Reason, int] = {
     Reason.TOO_MANY_CAMERAS: 409,
     Reason.NO_FRAME: 404,
     Reason.CAMERAS_SHARDED: 409,
+    Reason.CAMERA_CHANGES_OFF: 403,
 }
 
 

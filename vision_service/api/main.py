@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.base import RequestResponseEndpoint
 
 from vision_service import __version__
-from vision_service.api.auth import require_api_key
+from vision_service.api.auth import require_api_key, require_metrics_key
 from vision_service.api.errors import install_error_handlers
 from vision_service.api.routes import cameras, detect, health, metrics
 from vision_service.api.state import ServiceState
@@ -31,12 +31,16 @@ def build_state(settings: Settings) -> ServiceState:
     metrics_.registry.register(GpuCollector())
     drift = DriftTracker.from_settings(settings)  # loads the baselines in VISION_BASELINE_DIR
     metrics_.registry.register(DriftCollector(drift))
+    # A removed camera's series and drift state go with it.
+    sources = Sources(settings.sources, on_removed=[metrics_.forget_source, drift.forget])
     pipeline = Pipeline.from_settings(
-        settings, sinks=[metrics_.record, drift.record], batch_sinks=[metrics_.batch_size.observe]
+        settings,
+        sinks=[metrics_.record, drift.record],
+        batch_sinks=[metrics_.batch_size.observe],
+        accepts=sources.__contains__,
     )
-    metrics_.track_queue(lambda: pipeline.pending)
+    metrics_.track_queue(lambda: pipeline.pending, lambda: pipeline.pixels_in_flight)
     metrics_.model_ready.set(0)
-    sources = Sources(settings.sources)
     return ServiceState(
         settings=settings,
         pipeline=pipeline,
@@ -71,11 +75,15 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
             server.shutdown()
             thread.join(timeout=5)
 
+    docs = settings.api_docs  # VISION_API_DOCS=false: no /docs, /redoc or /openapi.json
     app = FastAPI(
         title="vision-service",
         version=__version__,
         description="YOLO detection with per-image input quality, exported to Prometheus.",
         lifespan=lifespan,
+        openapi_url="/openapi.json" if docs else None,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
     )
     app.state.service = state
     install_error_handlers(app)
@@ -84,7 +92,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     app.include_router(cameras.router, dependencies=[Depends(require_api_key)])
     app.include_router(health.router)
     if settings.metrics_port is None:
-        app.include_router(metrics.router)
+        app.include_router(metrics.router, dependencies=[Depends(require_metrics_key)])
 
     @app.middleware("http")
     async def time_requests(request: Request, call_next: RequestResponseEndpoint) -> Response:

@@ -28,6 +28,8 @@ class ServiceState:
     sources: Sources
     drift: DriftTracker
     cameras: CameraManager
+    # Set on the first shutdown signal: /readyz answers 503 while requests are still served.
+    draining: bool = False
 
     def load_model(self) -> None:
         """Load the engine and hand it to the pipeline; on failure keep the service alive and say why."""

@@ -41,10 +41,14 @@ on every frame for ``min_seconds``; it clears once the evidence has been absent 
 
 **Frozen picture.** Each thumbnail is compared with the previous frame's
 (:func:`quality.scene.frame_change`, the median absolute change). The frame is *new* when the
-change exceeds both :data:`FROZEN_FLOOR` grey levels and :data:`FROZEN_NOISE_FRACTION` of what
-the frame's own sensor noise alone would cause (:func:`quality.scene.noise_change` with its
-``noise_sigma``). A re-sent identical buffer changes by 0; a still scene from a live camera
-changes by its noise (and by every I-frame of a compressed stream). ``vision_camera_new_frame_age_seconds``
+change exceeds both ``FROZEN_FLOOR / k`` (:data:`FROZEN_FLOOR`: what a codec re-encoding one
+frozen buffer drifts by, with ``k`` the thumbnail's downscale) and :data:`FROZEN_NOISE_FRACTION`
+of what the frame's own sensor noise alone would cause (:func:`quality.scene.noise_change` with
+its ``noise_sigma``). A re-sent identical buffer changes by 0, or by codec drift; a still scene
+from a live camera changes by its noise (~0.95 sigma / k) and by every I-frame of a compressed
+stream (~0.8-1.3 grey levels on the thumbnail, measured). A perfectly still, nearly noiseless
+scene (sigma below ~1.3 grey levels of luma) sent uncompressed would read frozen: to the detector
+it is the same picture. ``vision_camera_new_frame_age_seconds``
 is the time since the last new frame; ``VisionCameraFrozen`` fires when it passes
 ``vision:threshold:camera_frozen_seconds`` while frames keep arriving.
 """
@@ -92,8 +96,11 @@ DEFOCUSED_SHARPNESS_RATIO = 0.3
 OBSCURED_CONTRAST_RATIO = 0.5
 #: ... together with a sharpness ratio below this.
 OBSCURED_SHARPNESS_RATIO = 0.3
-#: A frame is new when its thumbnail changed by more than this many grey levels (median) ...
-FROZEN_FLOOR = 0.05
+#: A frame is new when its thumbnail changed (median) by more than this many grey levels *at
+#: analysis scale* divided by ``k`` (1.2 / 10 = 0.12 on the thumbnail of a 640 px frame): a codec
+#: re-encoding one frozen buffer drifts by up to ~0.8 / k (measured on GStreamer's openh264 through
+#: OpenCV and PyAV, 320 and 640 px), the block-correlated error of re-quantising the same picture ...
+FROZEN_FLOOR = 1.2
 #: ... and by more than this fraction of the change its sensor noise alone would cause.
 FROZEN_NOISE_FRACTION = 0.5
 #: Brightness below this is treated as this in the ratios (a black frame has no meaningful ratio).
@@ -271,7 +278,7 @@ class CameraHealth:
         analysis_side = min(max(m.width, m.height), self.config.analysis_size)
         k = downscale(analysis_side, max(thumb.shape))
         change = frame_change(thumb, previous)
-        if change > max(FROZEN_FLOOR, FROZEN_NOISE_FRACTION * noise_change(m.quality.noise_sigma, k)):
+        if change > max(FROZEN_FLOOR / k, FROZEN_NOISE_FRACTION * noise_change(m.quality.noise_sigma, k)):
             self._mark_new(now)
 
     def _mark_new(self, now: float) -> None:

@@ -35,6 +35,8 @@ from vision_service.regimes import ALL, DEFAULT_RULE, RegimeRule
 log = logging.getLogger(__name__)
 
 TESTS: tuple[str, ...] = ("psi", "ks")
+# How a learned baseline's origin begins (a built one names its files instead).
+LEARNED_ORIGIN = "learned from the first"
 # A signal is scored only when both the baseline and the window hold at least this many values
 # of it (matters for `confidence`, which has none in frames without detections).
 MIN_VALUES = 20
@@ -192,13 +194,34 @@ class DriftTracker:
                 source=source,
                 regimes={regime: reference},
                 rule=rule,
-                origin=f"learned from the first {len(frames)} frames of each regime",
+                origin=f"{LEARNED_ORIGIN} {len(frames)} frames of each regime",
                 settings=self.settings_info,
             )
         else:
             baseline = current.with_regime(regime, reference)
         self.set_baseline(baseline, save=True)
         log.info("learned the %s baseline of source %s from %d frames", regime, source, len(frames))
+
+    def forget(self, source: str) -> None:
+        """A source is gone (a removed camera): drop its windows, and the baseline it learned (memory and disk).
+
+        A baseline built by the operator (``vision-service baseline build``) stays: it was made for
+        that id on purpose. A learned one described that camera's scene, not the next one's.
+        """
+        with self._lock:
+            for table in (self._windows, self._learning, self._last, self._cache):
+                for key in [key for key in table if key[0] == source]:
+                    del table[key]
+            self._learned = {key for key in self._learned if key[0] != source}
+            self._frames.pop(source, None)
+            self._current.pop(source, None)
+            baseline = self._baselines.get(source)
+            learned = baseline is not None and baseline.origin.startswith(LEARNED_ORIGIN)
+            if learned:
+                del self._baselines[source]
+        if learned and self.baseline_dir is not None:
+            baseline_path(self.baseline_dir, source).unlink(missing_ok=True)
+            log.info("removed the learned baseline of source %s", source)
 
     # ------------------------------------------------------------ baselines
 
