@@ -1,4 +1,4 @@
-"""Regimes: a colour day, dusk and the camera's infrared night mode are told apart by the frames themselves."""
+"""Regimes: a colour day, twilight and the camera's infrared night mode are told apart by the frames themselves."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import quality
 from quality.simulate import gaussian_noise, infrared, low_light
 from tests.conftest import encode_jpeg
 from tests.streams import photographs
-from vision_service.regimes import DAY, DEFAULT_RULE, NIGHT, RegimeRule, parse_hours
+from vision_service.regimes import DAY, DEFAULT_RULE, NIGHT, TWILIGHT, RegimeRule, parse_hours
 
 
 def through_jpeg(bgr: np.ndarray) -> np.ndarray:
@@ -28,7 +28,14 @@ def test_colour_day_to_infrared_night_switches_once_with_sensor_noise() -> None:
     frames = [through_jpeg(f) for f in day + dusk + ir_night]
     reports = [quality.measure(f) for f in frames]
     regimes = [DEFAULT_RULE.regime(r) for r in reports]
-    assert regimes == [DAY] * (len(day) + len(dusk)) + [NIGHT] * len(ir_night)
+    # Day, then dusk turns twilight once the camera's gain shows (grain) or the frames fall below the
+    # `dim` level, then the IR switch: no flapping.
+    dusk_regimes = regimes[len(day) : len(day) + len(dusk)]
+    assert regimes[: len(day)] == [DAY] * len(day) and regimes[-len(ir_night) :] == [NIGHT] * len(ir_night)
+    assert dusk_regimes == sorted(dusk_regimes, key=[DAY, TWILIGHT].index) and TWILIGHT in dusk_regimes
+    for report, regime in zip(reports[len(day) : len(day) + len(dusk)], dusk_regimes, strict=True):
+        dim_or_grainy = report.brightness < DEFAULT_RULE.day_brightness or report.noise_sigma > DEFAULT_RULE.day_noise
+        assert (regime == TWILIGHT) == dim_or_grainy
     # The switch is told by colour, not by light: lit by the camera's illuminator (and gain), the IR
     # frames are brighter than the night threshold, so brightness alone would still call them day.
     assert min(r.brightness for r in reports[-len(ir_night) :]) > DEFAULT_RULE.night_brightness
@@ -57,14 +64,15 @@ def test_hour_buckets_name_the_bucket_and_wrap_over_midnight() -> None:
         "day-h18",
         "day-h18",
     ]
-    assert rule.names() == ("day-h06", "day-h18", "night-h06", "night-h18")
-    assert DEFAULT_RULE.names() == (DAY, NIGHT)
+    assert rule.names() == ("day-h06", "day-h18", "twilight-h06", "twilight-h18", "night-h06", "night-h18")
+    assert DEFAULT_RULE.names() == (DAY, TWILIGHT, NIGHT)
+    assert RegimeRule(day_brightness=0.0, day_noise=None).names() == (DAY, NIGHT)  # no twilight regime
     with pytest.raises(ValueError, match="hour"):
         rule.regime(day)
 
 
 def test_rules_round_trip_and_bad_ones_are_refused() -> None:
-    rule = RegimeRule(monochrome_colourfulness=3.0, night_brightness=0.1, hours=(7, 19))
+    rule = RegimeRule(monochrome_colourfulness=3.0, night_brightness=0.1, day_brightness=0.25, hours=(7, 19))
     assert RegimeRule.from_json(rule.to_json()) == rule
     assert parse_hours("18, 6") == (6, 18)
     for bad in ("25", "a,b", "6,6x"):

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from vision_service.regimes import MONOCHROME_COLOURFULNESS, NIGHT_BRIGHTNESS
+from vision_service.regimes import DAY_BRIGHTNESS, DAY_NOISE, MONOCHROME_COLOURFULNESS, NIGHT_BRIGHTNESS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 # Columns of `analyze`'s table printed with one decimal (the others with three).
@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     build = baseline_commands.add_parser(
         "build",
         help="measure and detect reference images or a recorded stream and write the source's baseline JSON, "
-        "with a day and a night regime",
+        "with day, twilight and night regimes",
     )
     build.add_argument(
         "paths",
@@ -60,6 +60,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=float,
         default=NIGHT_BRIGHTNESS,
         help=f"frames darker than this are night (default {NIGHT_BRIGHTNESS})",
+    )
+    build.add_argument(
+        "--day-brightness",
+        type=float,
+        default=DAY_BRIGHTNESS,
+        help=f"colour frames darker than this are twilight (default {DAY_BRIGHTNESS}; 0 = no twilight regime)",
+    )
+    build.add_argument(
+        "--day-noise",
+        type=float,
+        default=DAY_NOISE,
+        help=f"colour frames grainier than this noise_sigma are twilight (default {DAY_NOISE}; raise it for "
+        "heavily textured scenes)",
     )
     build.add_argument(
         "--monochrome-colourfulness",
@@ -205,6 +218,8 @@ def _baseline_build(args: argparse.Namespace) -> int:
             rule = RegimeRule(
                 monochrome_colourfulness=args.monochrome_colourfulness,
                 night_brightness=args.night_brightness,
+                day_brightness=args.day_brightness,
+                day_noise=args.day_noise,
                 hours=parse_hours(args.hours) if args.hours else (),
             )
         start = datetime.fromisoformat(args.start).timestamp() if args.start else None

@@ -1,22 +1,36 @@
 """Regimes: which of a camera's usual conditions a frame belongs to, so "normal" can depend on it.
 
-A camera that films around the clock has at least two normal looks: colour by day, and at night
-either a monochrome infrared picture (the camera's own day/night switch takes the IR-cut filter
-out and sends grey frames) or a dark, noisy colour one. Comparing the night with the day is what
-makes a drift alarm fire at every dusk. A :class:`RegimeRule` sorts each frame into a regime from
-its own quality report, and optionally the hour of the day:
+A camera that films around the clock has several normal looks: colour by day; at dusk, colour
+frames that darken once auto exposure runs out of gain; at night either a monochrome infrared
+picture (the camera's own day/night switch takes the IR-cut filter out and sends grey frames) or
+a dark, noisy colour one. Comparing dusk and night with the day is what makes a drift alarm fire
+at every dusk. A :class:`RegimeRule` sorts each frame into a regime from its own quality report,
+and optionally the hour of the day:
 
 * ``night`` when the frame is monochrome, colourfulness below ``monochrome_colourfulness`` = 4
   (:mod:`quality.colour`: exactly 0 for R = G = B; up to ~0.5 after JPEG; ~1.3-1.7 after an MPEG-4
   recording through OpenCV, whose colour conversions leave a slight constant tint; while colour
-  photographs read 15-110 by day and still 10-45 at dusk, bright enough to be day), or when its
-  brightness is below ``night_brightness`` (a colour camera without IR, after dark). A scene that
-  is grey by day (concrete, snow) may read 4-10: lower the threshold for it;
+  photographs read 15-110 by day and still 10-45 at dusk), or when its brightness is below
+  ``night_brightness`` = 0.15 (a colour camera without IR, after dark; the service's ``dark``
+  band). A scene that is grey by day (concrete, snow) may read 4-10: lower the threshold for it;
+* ``twilight`` when it is a colour frame darker than ``day_brightness`` = 0.30 (the ``dim``
+  band) or grainier than ``day_noise`` = 4 grey levels (``noise_sigma``; clean daylight reads
+  1-3 at the 640 px analysis size, densely textured scenes and small frames more: raise it for
+  them): dusk and dawn, when auto exposure first raises the sensor gain (the picture keeps its
+  level but turns grainy) and then runs out of it (the picture darkens); a dark overcast day;
 * ``day`` otherwise.
+
+Each regime is compared with the same regime of the baseline, so only what is unusual *for that
+light* drifts: a night darker or noisier than the usual nights, a dusk unlike the usual dusks.
+The price: a change that moves frames from one regime into another (a camera whose exposure
+fails and sends dim frames by day) is judged against the other regime's normal; the absolute
+alerts (``VisionLowBrightness``, ``VisionBrightnessDrop``) still see it, and hour buckets do too.
+``day_brightness = 0`` and ``day_noise = None`` merge twilight into day. For a scene whose
+daylight brightness is itself below 0.30, lower ``day_brightness`` to ~0.7 of it.
 
 With ``hours`` (bucket start hours, e.g. ``(6, 18)``), the regime also names the bucket of the
 frame's local hour: ``day-h06`` for a day frame between 06:00 and 17:59, ``night-h18`` for a night
-frame from 18:00 to 05:59, and so on: at most ``2 x len(hours)`` names, a bounded label.
+frame from 18:00 to 05:59, and so on: at most ``3 x len(hours)`` names, a bounded label.
 
 ``all`` (:data:`ALL`) is the one regime of a source without a rule: baselines written before
 regimes existed, or built with ``--single-regime``.
@@ -32,37 +46,51 @@ from quality import QualityReport
 
 ALL = "all"
 DAY = "day"
+TWILIGHT = "twilight"
 NIGHT = "night"
+#: The light regimes, brightest first.
+LIGHTS: tuple[str, ...] = (DAY, TWILIGHT, NIGHT)
 
 #: Frames with colourfulness below this are the camera's monochrome (IR) night mode.
 MONOCHROME_COLOURFULNESS = 4.0
 #: Frames darker than this (mean luma / 255) are night, colour or not: the service's `dark` band.
 NIGHT_BRIGHTNESS = 0.15
+#: Colour frames darker than this are twilight: the service's `dim` band.
+DAY_BRIGHTNESS = 0.30
+#: Colour frames grainier than this (noise_sigma, grey levels) are twilight: the camera raised its gain.
+DAY_NOISE = 4.0
 
 
 @dataclass(frozen=True)
 class RegimeRule:
-    """Sorts frames into ``day`` / ``night`` (and optional hour buckets); see the module docstring."""
+    """Sorts frames into ``day`` / ``twilight`` / ``night`` (and optional hour buckets); see the module docstring."""
 
     monochrome_colourfulness: float = MONOCHROME_COLOURFULNESS
     night_brightness: float = NIGHT_BRIGHTNESS
+    day_brightness: float = DAY_BRIGHTNESS
+    day_noise: float | None = DAY_NOISE
     hours: tuple[int, ...] = field(default=())
 
     def __post_init__(self) -> None:
         hours = tuple(int(h) for h in self.hours)
         if any(not 0 <= h <= 23 for h in hours) or list(hours) != sorted(set(hours)):
             raise ValueError(f"hours must be distinct, ascending hours 0-23, got {self.hours!r}")
-        if self.monochrome_colourfulness < 0 or not 0 <= self.night_brightness <= 1:
+        levels_ok = 0 <= self.night_brightness <= 1 and 0 <= self.day_brightness <= 1
+        levels_ok = levels_ok and (self.day_noise is None or self.day_noise >= 0)
+        if self.monochrome_colourfulness < 0 or not levels_ok:
             raise ValueError(
-                f"need monochrome_colourfulness >= 0 and 0 <= night_brightness <= 1, got "
-                f"{self.monochrome_colourfulness}, {self.night_brightness}"
+                f"need monochrome_colourfulness >= 0 and night_brightness, day_brightness in [0, 1], got "
+                f"{self.monochrome_colourfulness}, {self.night_brightness}, {self.day_brightness}"
             )
         object.__setattr__(self, "hours", hours)
 
     def light(self, report: QualityReport) -> str:
-        """``day`` or ``night`` for one frame's quality report."""
+        """``day``, ``twilight`` or ``night`` for one frame's quality report."""
         if report.colourfulness < self.monochrome_colourfulness or report.brightness < self.night_brightness:
             return NIGHT
+        grainy = self.day_noise is not None and report.noise_sigma > self.day_noise
+        if report.brightness < self.day_brightness or grainy:
+            return TWILIGHT
         return DAY
 
     def regime(self, report: QualityReport, hour: int | None = None) -> str:
@@ -81,21 +109,25 @@ class RegimeRule:
 
     def names(self) -> tuple[str, ...]:
         """Every regime this rule can give (a bounded set)."""
+        twilight = self.day_brightness > self.night_brightness or self.day_noise is not None
+        lights = LIGHTS if twilight else (DAY, NIGHT)
         if not self.hours:
-            return (DAY, NIGHT)
-        return tuple(f"{light}-h{h:02d}" for light in (DAY, NIGHT) for h in self.hours)
+            return lights
+        return tuple(f"{light}-h{h:02d}" for light in lights for h in self.hours)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "monochrome_colourfulness": self.monochrome_colourfulness,
             "night_brightness": self.night_brightness,
+            "day_brightness": self.day_brightness,
+            "day_noise": self.day_noise,
             "hours": list(self.hours),
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RegimeRule:
         """Read :meth:`to_json` back; raise ValueError naming what is wrong."""
-        unknown = set(data) - {"monochrome_colourfulness", "night_brightness", "hours"}
+        unknown = set(data) - {"monochrome_colourfulness", "night_brightness", "day_brightness", "day_noise", "hours"}
         if unknown:
             raise ValueError(f"unknown regime rule keys: {', '.join(sorted(unknown))}")
         hours = data.get("hours", [])
@@ -105,13 +137,15 @@ class RegimeRule:
             return cls(
                 monochrome_colourfulness=float(data.get("monochrome_colourfulness", MONOCHROME_COLOURFULNESS)),
                 night_brightness=float(data.get("night_brightness", NIGHT_BRIGHTNESS)),
+                day_brightness=float(data.get("day_brightness", DAY_BRIGHTNESS)),
+                day_noise=None if data.get("day_noise", DAY_NOISE) is None else float(data.get("day_noise", DAY_NOISE)),
                 hours=tuple(int(h) for h in hours),
             )
         except (TypeError, ValueError) as exc:
             raise ValueError(f"invalid regime rule: {exc}") from None
 
 
-#: The rule used when a source learns its baseline (and by camera health): day and night, no hours.
+#: The rule used when a source learns its baseline (and by camera health): day, twilight, night, no hours.
 DEFAULT_RULE = RegimeRule()
 
 

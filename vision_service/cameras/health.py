@@ -8,8 +8,9 @@ quality report and the engine's scene thumbnail, :mod:`quality.scene`) by the ca
 an infrared night looks different from the day), the camera's first ``reference_frames`` frames
 of that regime become its reference: the mean gradient map of their thumbnails, and the medians
 of three exposure-invariant numbers (below). Until a regime has its own reference, the other
-regime's is used; and the second regime learns only from frames that keep the first one's layout
-(a camera does not move at dusk, and a covered lens, dark as a night, must not be learned as one).
+regime's is used; and another regime learns only from frames that show no tampering against the
+reference the camera already has (nightfall does not move, cover or defocus a camera; a covered
+lens, dark as a night, must not be learned as the night, nor a hazy lens, bright as a day, as the day).
 :meth:`CameraHealth.reset` forgets both (after a PTZ move, or when the scene changed for good); a
 change of frame size does too.
 
@@ -252,9 +253,10 @@ class CameraHealth:
             reference = self._references.get(regime)
             if reference is None:
                 other = next((r for name, r in self._references.items() if name != regime), None)
-                # A camera does not move between day and night: learn a second regime only from frames
-                # that keep the first one's layout (a covered lens is dark too, and must not become "night").
-                if other is None or structural_similarity(gradient_map(thumb), other.gradient) >= MOVED_SIMILARITY:
+                # A camera is not tampered with by nightfall: learn another regime only from frames that
+                # show nothing against the reference it has (a covered lens is dark too, and must not
+                # become "night"; haze is bright, and must not become "day").
+                if other is None or not evidence(report, thumb, other).shows:
                     learning = self._learning.setdefault(regime, _Learning())
                     learning.add(report, thumb)
                     if len(learning.gradients) >= self.config.reference_frames:

@@ -9,7 +9,7 @@ One file per source, ``<dir>/<source>.json``::
       "origin": "/data/cam-a/week (1200 files)",
       "frames": 1200,
       "settings": {"model": "yolo11n.pt", "confidence": 0.25, ...},
-      "rule": {"monochrome_colourfulness": 4.0, "night_brightness": 0.15, "hours": []},
+      "rule": {"monochrome_colourfulness": 4.0, "night_brightness": 0.15, "day_brightness": 0.3, "hours": []},
       "regimes": {
         "day": {
           "frames": 800,

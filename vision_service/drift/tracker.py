@@ -8,8 +8,9 @@ the same regime of the baseline. They are computed only when asked for (at scrap
 window or the baseline changes, so a scrape costs O(window) per changed window and nothing per frame.
 
 A regime's window is reported while the regime is *current*: while it holds at least one of the
-source's last ``window_frames`` frames. The day's window goes quiet ``window_frames`` frames into
-the night, instead of repeating dusk's scores all night long.
+source's last ``window_frames / 10`` frames (50 by default). The day's window goes quiet soon
+after dusk instead of repeating dusk's last scores into the night, while frames that alternate
+between two regimes at their boundary keep both reported.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 TESTS: tuple[str, ...] = ("psi", "ks")
 # How a learned baseline's origin begins (a built one names its files instead).
 LEARNED_ORIGIN = "learned from the first"
+# A regime is current while it holds one of the source's last window_frames / RECENT_FRACTION frames.
+RECENT_FRACTION = 10
 # A signal is scored only when both the baseline and the window hold at least this many values
 # of it (matters for `confidence`, which has none in frames without detections).
 MIN_VALUES = 20
@@ -96,6 +99,8 @@ class DriftTracker:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.window_frames = window_frames
+        # A regime's window is reported while one of the source's last `recent_frames` frames is in it.
+        self.recent_frames = max(1, window_frames // RECENT_FRACTION)
         self.learn_frames = learn_frames
         self.baseline_dir = baseline_dir
         self.settings_info = dict(settings_info or {})
@@ -263,7 +268,7 @@ class DriftTracker:
         with self._lock:
             pending = []
             for (source, regime), window in self._windows.items():
-                if self._last[(source, regime)] <= self._frames[source] - self.window_frames:
+                if self._last[(source, regime)] <= self._frames[source] - self.recent_frames:
                     continue  # not current: none of the source's recent frames is in this regime
                 baseline = self._baselines.get(source)
                 reference = None if baseline is None else baseline.regimes.get(regime)
