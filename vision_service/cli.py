@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from vision_service.regimes import DAY_BRIGHTNESS, DAY_NOISE, MONOCHROME_COLOURFULNESS, NIGHT_BRIGHTNESS
+from vision_service.regimes import DAY_BRIGHTNESS, MIN_DAY_NOISE, MONOCHROME_COLOURFULNESS, NIGHT_BRIGHTNESS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 # Columns of `analyze`'s table printed with one decimal (the others with three).
@@ -69,10 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     build.add_argument(
         "--day-noise",
-        type=float,
-        default=DAY_NOISE,
-        help=f"colour frames grainier than this noise_sigma are twilight (default {DAY_NOISE}; raise it for "
-        "heavily textured scenes)",
+        default="auto",
+        help="colour frames grainier than this noise_sigma are twilight: a number, 'auto' (default: twice "
+        f"the camera's daylight grain, at least {MIN_DAY_NOISE}) or 'off'",
     )
     build.add_argument(
         "--monochrome-colourfulness",
@@ -214,12 +213,13 @@ def _baseline_build(args: argparse.Namespace) -> int:
         return 2
     try:
         rule = None
+        fit_noise = args.day_noise == "auto"
         if not args.single_regime:
             rule = RegimeRule(
                 monochrome_colourfulness=args.monochrome_colourfulness,
                 night_brightness=args.night_brightness,
                 day_brightness=args.day_brightness,
-                day_noise=args.day_noise,
+                day_noise=None if args.day_noise in ("auto", "off") else float(args.day_noise),
                 hours=parse_hours(args.hours) if args.hours else (),
             )
         start = datetime.fromisoformat(args.start).timestamp() if args.start else None
@@ -248,6 +248,7 @@ def _baseline_build(args: argparse.Namespace) -> int:
             every_seconds=args.every,
             max_frames=args.max_frames,
             start=start,
+            fit_noise=fit_noise,
             progress=True,
         )
     except (ModelLoadError, ValueError) as exc:
@@ -259,6 +260,8 @@ def _baseline_build(args: argparse.Namespace) -> int:
     save_baseline(result.baseline, out)
     baseline = result.baseline
     print(f"wrote {out}: baseline of source {args.source} from {baseline.frames} frames")
+    if baseline.rule is not None:
+        print(f"regime rule: {baseline.rule.to_json()}")
     for regime, reference in sorted(baseline.regimes.items()):
         note = "" if reference.frames >= 500 else "  (fewer than 500 frames: drift scores will be noisy)"
         print(f"regime {regime}: {reference.frames} frames{note}")

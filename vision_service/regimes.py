@@ -14,10 +14,11 @@ and optionally the hour of the day:
   ``night_brightness`` = 0.15 (a colour camera without IR, after dark; the service's ``dark``
   band). A scene that is grey by day (concrete, snow) may read 4-10: lower the threshold for it;
 * ``twilight`` when it is a colour frame darker than ``day_brightness`` = 0.30 (the ``dim``
-  band) or grainier than ``day_noise`` = 4 grey levels (``noise_sigma``; clean daylight reads
-  1-3 at the 640 px analysis size, densely textured scenes and small frames more: raise it for
-  them): dusk and dawn, when auto exposure first raises the sensor gain (the picture keeps its
-  level but turns grainy) and then runs out of it (the picture darkens); a dark overcast day;
+  band) or grainier than ``day_noise`` (``noise_sigma``; 4 grey levels by default, clean
+  daylight reading 1-3 at the 640 px analysis size; ``vision-service baseline build`` fits it to
+  twice the camera's own daylight grain, :meth:`RegimeRule.fitted`): dusk and dawn, when auto
+  exposure first raises the sensor gain (the picture keeps its level but turns grainy) and then
+  runs out of it (the picture darkens); a dark overcast day;
 * ``day`` otherwise.
 
 Each regime is compared with the same regime of the baseline, so only what is unusual *for that
@@ -38,8 +39,9 @@ regimes existed, or built with ``--single-regime``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from quality import QualityReport
@@ -59,6 +61,10 @@ NIGHT_BRIGHTNESS = 0.15
 DAY_BRIGHTNESS = 0.30
 #: Colour frames grainier than this (noise_sigma, grey levels) are twilight: the camera raised its gain.
 DAY_NOISE = 4.0
+#: A rule fitted to a camera's frames puts twilight at this many times its daylight grain ...
+NOISE_FACTOR = 2.0
+#: ... but never below this (grey levels): clean daylight reads 1-3.
+MIN_DAY_NOISE = 2.0
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,20 @@ class RegimeRule:
         """The start hour of the bucket ``hour`` falls in (the last bucket wraps over midnight)."""
         starts = [h for h in self.hours if h <= hour]
         return starts[-1] if starts else self.hours[-1]
+
+    def fitted(self, reports: Iterable[QualityReport]) -> RegimeRule:
+        """This rule with ``day_noise`` set from a camera's own frames: :data:`NOISE_FACTOR` times the
+        median ``noise_sigma`` of its colour frames bright enough for day (at least
+        :data:`MIN_DAY_NOISE`), so that twilight starts when that camera's grain doubles, however
+        clean or textured its daylight is. Unchanged when there is no such frame."""
+        noise = [
+            r.noise_sigma
+            for r in reports
+            if r.colourfulness >= self.monochrome_colourfulness and r.brightness >= self.day_brightness
+        ]
+        if not noise:
+            return self
+        return replace(self, day_noise=round(max(MIN_DAY_NOISE, NOISE_FACTOR * statistics.median(noise)), 3))
 
     def names(self) -> tuple[str, ...]:
         """Every regime this rule can give (a bounded set)."""

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from quality import QualityReport
 from vision_service.core.config import Settings
 from vision_service.drift.baseline import Baseline
 from vision_service.drift.frame_values import FrameSignals, frame_signals
@@ -83,12 +84,15 @@ def build_baseline(
     every_seconds: float = 1.0,
     max_frames: int = 0,
     start: float | None = None,
+    fit_noise: bool = False,
     progress: bool | None = None,
 ) -> BuildResult:
     """Measure and detect every image and sampled video frame; return the baseline of those that could be used.
 
-    ``rule`` None builds a single-regime baseline. ``max_frames`` (0 = no limit) caps the frames
-    taken from each video or stream, ``start`` (Unix time) is when a recorded video began.
+    ``rule`` None builds a single-regime baseline; with ``fit_noise`` the rule's ``day_noise`` is
+    fitted to these frames first (:meth:`~vision_service.regimes.RegimeRule.fitted`). ``max_frames``
+    (0 = no limit) caps the frames taken from each video or stream, ``start`` (Unix time) is when a
+    recorded video began.
     ``progress``: show a tqdm bar on stderr (None: only when stderr is a terminal).
     Raises :class:`ValueError` when no input could be used, and
     :class:`vision_service.engine.factory.ModelLoadError` when the model cannot be loaded.
@@ -96,23 +100,27 @@ def build_baseline(
     trusted = {"max_upload_bytes": MAX_FILE_BYTES, "max_image_pixels": MAX_FILE_PIXELS}
     engine = load_engine(settings.model_copy(update=trusted))
     frames: list[FrameSignals] = []
-    regimes: list[str] = []
+    shots: list[tuple[QualityReport, float]] = []  # each frame's report and when it was taken
     failed: list[tuple[str, str]] = []
     disable = None if progress is None else not progress
     bar = tqdm(inputs, desc=f"baseline {source}", unit="input", disable=disable, file=sys.stderr)
     for item in bar:
         if is_stream(item) or Path(item).suffix.lower() in VIDEO_SUFFIXES:
-            shots = _video_frames(engine, item, source, every_seconds, max_frames, start, failed)
+            found = _video_frames(engine, item, source, every_seconds, max_frames, start, failed)
         else:
-            shots = _image_frame(engine, item, source, failed)
-        for frame, taken in shots:
+            found = _image_frame(engine, item, source, failed)
+        for frame, taken in found:
             (result,) = engine.run([frame]).results
             frames.append(frame_signals(result.quality, result.detections))
-            if rule is not None:
-                regimes.append(rule.regime(result.quality, time.localtime(taken).tm_hour))
+            shots.append((result.quality, taken))
             bar.set_postfix(frames=len(frames), refresh=False)
     if not frames:
         raise ValueError(f"none of the {len(inputs)} inputs gave a usable frame")
+    regimes: list[str] = []
+    if rule is not None:
+        if fit_noise:
+            rule = rule.fitted(report for report, _ in shots)
+        regimes = [rule.regime(report, time.localtime(taken).tm_hour) for report, taken in shots]
     baseline = Baseline.from_frames(
         source,
         frames,
