@@ -115,7 +115,7 @@ def main() -> None:
 
     print("== speed (1 CPU core, cv2.setNumThreads(1), median) ==")
     ours, fast = timing(lambda: measure(frame))
-    print(f"quality.measure, all six signals, 640x480 BGR:            {ours * 1e3:6.3f} ms/image", end="")
+    print(f"quality.measure, all seven signals, 640x480 BGR:          {ours * 1e3:6.3f} ms/image", end="")
     print(f"  (10th percentile {fast * 1e3:.3f} ms; a shared host adds noise)")
     hd = median_seconds(lambda: measure(full_hd), runs=300)
     print(f"quality.measure, 1920x1080 BGR (incl. resize to 640x360):  {hd * 1e3:6.3f} ms/image")
@@ -137,7 +137,7 @@ def main() -> None:
     square = photos["camera"]  # 512x512
     print("\n== noise estimator time, 512x512 gray, 1 core ==")
     print(f"quality.noise_sigma:     {median_seconds(lambda: noise_sigma(square), runs=500) * 1e3:7.3f} ms")
-    print(f"quality.measure (all 6): {median_seconds(lambda: measure(square), runs=500) * 1e3:7.3f} ms")
+    print(f"quality.measure (all 7): {median_seconds(lambda: measure(square), runs=500) * 1e3:7.3f} ms")
     if sk_estimate is not None:
         sk = median_seconds(lambda: sk_estimate(square), runs=30, warmup=3)
         print(f"skimage estimate_sigma:  {sk * 1e3:7.3f} ms")

@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     build.add_argument(
         "--day-noise",
         default="auto",
-        help="colour frames grainier than this noise_sigma are twilight: a number, 'auto' (default: twice "
+        help="colour frames grainier than this noise_sigma are twilight: a number, 'auto' (default: 1.5 times "
         f"the camera's daylight grain, at least {MIN_DAY_NOISE}) or 'off'",
     )
     build.add_argument(

@@ -16,7 +16,7 @@ and optionally the hour of the day:
 * ``twilight`` when it is a colour frame darker than ``day_brightness`` = 0.30 (the ``dim``
   band) or grainier than ``day_noise`` (``noise_sigma``; 4 grey levels by default, clean
   daylight reading 1-3 at the 640 px analysis size; ``vision-service baseline build`` fits it to
-  twice the camera's own daylight grain, :meth:`RegimeRule.fitted`): dusk and dawn, when auto
+  1.5 times the camera's own daylight grain, :meth:`RegimeRule.fitted`): dusk and dawn, when auto
   exposure first raises the sensor gain (the picture keeps its level but turns grainy) and then
   runs out of it (the picture darkens); a dark overcast day;
 * ``day`` otherwise.
@@ -62,7 +62,7 @@ DAY_BRIGHTNESS = 0.30
 #: Colour frames grainier than this (noise_sigma, grey levels) are twilight: the camera raised its gain.
 DAY_NOISE = 4.0
 #: A rule fitted to a camera's frames puts twilight at this many times its daylight grain ...
-NOISE_FACTOR = 2.0
+NOISE_FACTOR = 1.5
 #: ... but never below this (grey levels): clean daylight reads 1-3.
 MIN_DAY_NOISE = 2.0
 
@@ -116,7 +116,7 @@ class RegimeRule:
     def fitted(self, reports: Iterable[QualityReport]) -> RegimeRule:
         """This rule with ``day_noise`` set from a camera's own frames: :data:`NOISE_FACTOR` times the
         median ``noise_sigma`` of its colour frames bright enough for day (at least
-        :data:`MIN_DAY_NOISE`), so that twilight starts when that camera's grain doubles, however
+        :data:`MIN_DAY_NOISE`), so that twilight starts when that camera's grain grows by half, however
         clean or textured its daylight is. Unchanged when there is no such frame."""
         noise = [
             r.noise_sigma
