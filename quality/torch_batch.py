@@ -30,8 +30,9 @@ when these functions run, so ``import quality`` works without it.
   (identical except for rare exact ties on non-integer scales);
 * Laplacian with reflect-101 borders, 8x8 block energies, clip mask, 10th percentile and the same
   calibration as :mod:`quality.noise`; exposure counts ``Y <= 5`` and ``Y >= 250``;
-* colourfulness (:mod:`quality.colour`): each colour plane area-resized from full resolution to
-  the 64 px thumbnail with the same weights and rounding, then Hasler & Süsstrunk's formula;
+* colourfulness (:mod:`quality.colour`): each colour plane halved (rounded 2x2 means) as often as
+  the CPU path does, then area-resized to the 64 px thumbnail with the same weights and rounding,
+  then Hasler & Süsstrunk's formula;
 * scene thumbnail (:mod:`quality.scene`): the analysis luma area-resized to at most 64 px,
   *not* rounded (float32, as ``cv2.resize`` of float32 luma).
 
@@ -48,7 +49,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
-from quality.colour import MEAN_WEIGHT
+from quality.colour import MEAN_WEIGHT, halvings
 from quality.luma import (
     DEFAULT_ANALYSIS_SIZE,
     LUMA_FIXED_POINT_BGR,
@@ -276,6 +277,7 @@ def _area(planes: torch.Tensor, new_height: int, new_width: int) -> torch.Tensor
 def _colourfulness(batch: torch.Tensor, channel_dim: int | None, color_order: ColorOrder) -> torch.Tensor:
     """Hasler & Süsstrunk's colourfulness of each image's 64 px colour thumbnail (:mod:`quality.colour`); 0 for gray."""
     import torch
+    import torch.nn.functional as F
 
     n = batch.shape[0]
     if channel_dim is None:
@@ -285,6 +287,9 @@ def _colourfulness(batch: torch.Tensor, channel_dim: int | None, color_order: Co
     height, width = int(blue.shape[1]), int(blue.shape[2])
     new_height, new_width = thumbnail_shape(height, width)
     stacked = torch.stack([blue, green, red], dim=1).float().reshape(n * 3, height, width)
+    for _ in range(halvings(height, width)):  # 2x2 means rounded half up: OpenCV's INTER_AREA fast path
+        stacked = F.avg_pool2d(stacked[:, None], 2)[:, 0].mul_(4.0).add_(2.0).div_(4.0).floor_()
+        height, width = height // 2, width // 2
     if (new_height, new_width) != (height, width):
         stacked = _area(stacked, new_height, new_width).add_(0.5).floor_()  # OpenCV's uint8 output levels
     b, g, r = stacked.view(n, 3, new_height * new_width).unbind(1)

@@ -10,7 +10,7 @@ import pytest
 import skimage.data
 
 import quality
-from quality.colour import colour_thumbnail, colourfulness, colourfulness_of_bgr
+from quality.colour import colour_thumbnail, colourfulness, colourfulness_of_bgr, halvings
 from quality.simulate import gaussian_noise, infrared, low_light
 from tests.conftest import encode_jpeg
 
@@ -70,10 +70,18 @@ def test_infrared_night_is_grey_while_a_colour_night_keeps_some_colour(coffee: n
         assert colourfulness(low_light(coffee, 0.01, rng=rng)) > 10
 
 
-def test_thumbnail_is_the_area_resize_and_small_images_are_kept(bus_bgr: np.ndarray) -> None:
-    thumb = colour_thumbnail(bus_bgr)
+def test_thumbnail_halves_then_area_resizes_and_small_images_are_kept(bus_bgr: np.ndarray) -> None:
+    thumb = colour_thumbnail(bus_bgr)  # 1080x810: halved once (540x405 has an odd side), then area to 64x48
     assert thumb is not None and thumb.shape == (64, 48, 3) and thumb.dtype == np.uint8
-    np.testing.assert_array_equal(thumb, cv2.resize(bus_bgr, (48, 64), interpolation=cv2.INTER_AREA))
+    assert halvings(1080, 810) == 1 and halvings(480, 640) == 2 and halvings(1080, 1920) == 3
+    half = cv2.resize(bus_bgr, (405, 540), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(thumb, cv2.resize(half, (48, 64), interpolation=cv2.INTER_AREA))
+    # A 2x2 mean rounded half up: exactly what a halving is.
+    blocks = bus_bgr.astype(np.int32).reshape(540, 2, 405, 2, 3).sum(axis=(1, 3))
+    np.testing.assert_array_equal(cv2.resize(bus_bgr, (405, 540), interpolation=cv2.INTER_AREA), (blocks + 2) // 4)
+    # Close to the one-step area resize (the halvings round to 8 bits once more).
+    one_step = cv2.resize(bus_bgr, (48, 64), interpolation=cv2.INTER_AREA)
+    assert colourfulness_of_bgr(thumb) == pytest.approx(colourfulness_of_bgr(one_step), rel=0.02)
     small = np.ascontiguousarray(bus_bgr[:20, :30])
     assert colour_thumbnail(small) is small
     assert colour_thumbnail(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)) is None
