@@ -549,7 +549,7 @@ def input_quality() -> model.Dashboard:
         ts(
             "Drift: PSI against baseline",
             "Population stability index of each quality signal against the source's reference baseline, "
-            "per regime (day / night / all: the window of each regime against the same regime of the "
+            "per regime (day / twilight / night / all: the window of each regime against the same regime of the "
             "baseline). 0 = same distribution. Bad: above the orange dashed 'watch' line (0.1) is a shift "
             "worth a look, above the red dashed alert threshold (0.25) it fires VisionInputDrift. Flat "
             "lines while a camera is down are stale values.",
@@ -599,10 +599,11 @@ def input_quality() -> model.Dashboard:
         ),
         ts(
             "Drift regime",
-            "Which regime of its baseline each source is in now (1), by its latest frame: day, night (the "
-            "camera's monochrome infrared mode, or dark), or all for a single-regime baseline. Each regime is "
-            "compared with its own reference. Bad: a camera stuck in night by day (its IR-cut filter or "
-            "day/night switch failed), or flapping between regimes all day (tune the rule in the baseline).",
+            "Which regime of its baseline each source is in now (1), by its latest frame: day, twilight (dim "
+            "or grainy colour: dusk, dawn), night (the camera's monochrome infrared mode, or dark), or all for "
+            "a single-regime baseline. Each regime is compared with its own reference. Bad: a camera stuck in "
+            "night by day (its IR-cut filter or day/night switch failed), or flapping between regimes all day "
+            "(tune the rule in the baseline).",
             [Q(f"max by (source, regime) (vision_drift_regime{{{SOURCE}}}) > 0", "{{source}} {{regime}}")],
             unit="short",
             minimum=0,

@@ -53,7 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     build.add_argument("--model", help="weights file (VISION_MODEL)")
     build.add_argument("--device", help="auto, cpu or cuda:N (VISION_DEVICE)")
-    build.add_argument("--single-regime", action="store_true", help="one regime for all frames (no day / night split)")
+    build.add_argument(
+        "--single-regime", action="store_true", help="one regime for all frames (no day / twilight / night split)"
+    )
     build.add_argument("--hours", help="hour-of-day buckets, their start hours, e.g. 6,18 (regimes day-h06 ...)")
     build.add_argument(
         "--night-brightness",
