@@ -187,15 +187,33 @@ class DriftTracker:
                 for source, window in self._windows.items()
             ]
             cache = dict(self._cache)
-        results: list[SourceDrift] = []
-        for source, seen, frames, baseline in pending:
-            cached = cache.get(source)
-            if cached is not None and cached[0] == seen and cached[1] is baseline:
-                results.append(cached[2])
-                continue
-            scores = drift_scores(baseline, pool(frames)) if baseline is not None else {}
-            result = SourceDrift(source=source, window_size=len(frames), scores=scores)
-            with self._lock:
-                self._cache[source] = (seen, baseline, result)
-            results.append(result)
-        return results
+        return [
+            self._scored(source, seen, frames, baseline, cache.get(source))
+            for source, seen, frames, baseline in pending
+        ]
+
+    def drift_of(self, source: str) -> SourceDrift | None:
+        """Window size and drift scores of one source, None when it has no window (cached like :meth:`drift`)."""
+        with self._lock:
+            window = self._windows.get(source)
+            if window is None:
+                return None
+            seen, frames, baseline = window.seen, window.snapshot(), self._baselines.get(source)
+            cached = self._cache.get(source)
+        return self._scored(source, seen, frames, baseline, cached)
+
+    def _scored(
+        self,
+        source: str,
+        seen: int,
+        frames: list[FrameSignals],
+        baseline: Baseline | None,
+        cached: tuple[int, Baseline | None, SourceDrift] | None,
+    ) -> SourceDrift:
+        if cached is not None and cached[0] == seen and cached[1] is baseline:
+            return cached[2]
+        scores = drift_scores(baseline, pool(frames)) if baseline is not None else {}
+        result = SourceDrift(source=source, window_size=len(frames), scores=scores)
+        with self._lock:
+            self._cache[source] = (seen, baseline, result)
+        return result
