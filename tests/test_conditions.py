@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from quality.simulate import blur, gaussian_noise, low_light
+from tests.conftest import Clock, measurement_of
 from tests.streams import photographs
-from tests.test_history import Clock, measurement
 from vision_service.conditions import ALERTS, NAMES, ConditionMonitor, evaluate
 from vision_service.drift import Baseline, DriftTracker
 from vision_service.drift.frame_values import measurement_signals
@@ -31,12 +31,12 @@ def frames() -> dict[str, list[Measurement]]:
     photos = photographs()
     return {
         "day": [
-            measurement(gaussian_noise(p, 1.5, rng=rng), confidences=(0.9, 0.8)) for _ in range(10) for p in photos
+            measurement_of(gaussian_noise(p, 1.5, rng=rng), confidences=(0.9, 0.8)) for _ in range(10) for p in photos
         ],
-        "night": [measurement(low_light(p, 0.005, rng=rng), confidences=(0.3,)) for p in photos],
-        "noisy": [measurement(gaussian_noise(p, 20.0, rng=rng), confidences=(0.8,)) for p in photos],
-        "blurred": [measurement(blur(p, 5.0), confidences=(0.8,)) for p in photos],
-        "empty": [measurement(low_light(p, 0.005, rng=rng)) for p in photos],
+        "night": [measurement_of(low_light(p, 0.005, rng=rng), confidences=(0.3,)) for p in photos],
+        "noisy": [measurement_of(gaussian_noise(p, 20.0, rng=rng), confidences=(0.8,)) for p in photos],
+        "blurred": [measurement_of(blur(p, 5.0), confidences=(0.8,)) for p in photos],
+        "empty": [measurement_of(low_light(p, 0.005, rng=rng)) for p in photos],
     }
 
 
@@ -80,7 +80,7 @@ def test_night_is_low_light_with_the_threshold_of_the_rules_file(frames: dict[st
 
 
 def test_a_tuned_threshold_changes_the_condition(frames: dict[str, list[Measurement]]) -> None:
-    monitor, clock = watch(frames["night"])
+    monitor, _ = watch(frames["night"])
     night_brightness = monitor.history.stats("cam", 300).means["brightness"]
     assert night_brightness is not None
     monitor.thresholds = replace(THRESHOLDS, low_brightness_ratio=night_brightness / 2)

@@ -2,37 +2,20 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-import quality
 from quality.simulate import low_light
+from tests.conftest import Clock, measurement_of
 from tests.streams import photographs
 from vision_service.history import HISTORY_SECONDS, SERIES_SIGNALS, SignalHistory
-from vision_service.measurement import Detection, Measurement, StageTimes
-
-
-class Clock:
-    """A settable wall clock (the history reads time through it)."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def measurement(image: np.ndarray, source: str = "cam", confidences: tuple[float, ...] = ()) -> Measurement:
-    detections = [Detection(0, "person", c, (10.0, 10.0, 50.0, 90.0)) for c in confidences]
-    report = quality.measure(image)
-    return Measurement(source, image.shape[1], image.shape[0], report, detections, StageTimes(), "cpu")
+from vision_service.measurement import Measurement
 
 
 @pytest.fixture(scope="module")
 def day_and_night() -> tuple[Measurement, Measurement]:
     bus = photographs()[0]
     night = low_light(bus, 0.01, rng=0)
-    return measurement(bus, confidences=(0.9, 0.8)), measurement(night, confidences=(0.3,))
+    return measurement_of(bus, confidences=(0.9, 0.8)), measurement_of(night, confidences=(0.3,))
 
 
 def test_stats_are_means_over_the_window(day_and_night: tuple[Measurement, Measurement]) -> None:

@@ -11,8 +11,13 @@ The pipeline sits between the sources (upload routes, the camera scheduler) and 
 * **isolation**: when a batch fails as a whole, each of its frames is run again alone, so a
   frame that breaks the engine fails only its own caller;
 * **recording**: each frame that succeeded becomes a :class:`Measurement`, built here and only
-  here, and goes to the sinks (metrics, drift windows) once, after the retry, before its caller
-  is answered. A sink that raises is logged and never fails the frame or the other sinks.
+  here, and goes to the sinks (metrics, drift windows, history, conditions) once, after the retry,
+  before its caller is answered. A sink that raises is logged and never fails the frame or the
+  other sinks;
+* **keeping pixels**: a :class:`FrameKeeper` (the evidence keeper) is asked about each measurement
+  after the sinks; only when it wants the frame does the pipeline ask the engine for a small host
+  copy (:meth:`Engine.thumbnail`), while the frame is still alive, and hand that to the keeper. No
+  reference to a frame outlives the record step.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
 
 from vision_service.batching import BatcherClosed, MicroBatcher
 from vision_service.engine import Engine, Frame, FrameResult
@@ -38,6 +45,21 @@ if TYPE_CHECKING:
 Sink = Callable[[Measurement], None]
 #: Told the number of frames of every forward pass of a successful run (vision_batch_size).
 BatchSink = Callable[[int], None]
+
+
+class FrameKeeper(Protocol):
+    """A sink that keeps the pixels of a few frames (:class:`vision_service.evidence.EvidenceKeeper`)."""
+
+    max_side: int  # longer side of the copies it is given
+
+    def wants(self, m: Measurement) -> Any:
+        """Whether to keep this frame (a truthy decision) or not (None): comparisons, no pixels."""
+        ...
+
+    def keep(self, m: Measurement, decision: Any, pixels: np.ndarray) -> None:
+        """The frame's small host BGR copy, for the decision :meth:`wants` made."""
+        ...
+
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +75,12 @@ class Pipeline:
         max_batch_wait: float,
         sinks: Sequence[Sink] = (),
         batch_sinks: Sequence[BatchSink] = (),
+        keepers: Sequence[FrameKeeper] = (),
     ) -> None:
         self.max_pending = max_pending
         self.sinks = list(sinks)
         self.batch_sinks = list(batch_sinks)
+        self.keepers = list(keepers)
         self._engine: Engine[Any] | None = None
         self.load_error: str | None = None  # why the model could not be loaded, if it could not
         self._pending = 0
@@ -72,7 +96,12 @@ class Pipeline:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, sinks: Sequence[Sink] = (), batch_sinks: Sequence[BatchSink] = ()
+        cls,
+        settings: Settings,
+        *,
+        sinks: Sequence[Sink] = (),
+        batch_sinks: Sequence[BatchSink] = (),
+        keepers: Sequence[FrameKeeper] = (),
     ) -> Pipeline:
         return cls(
             max_pending=settings.max_pending_frames,
@@ -80,6 +109,7 @@ class Pipeline:
             max_batch_wait=settings.max_batch_wait_ms / 1000,
             sinks=sinks,
             batch_sinks=batch_sinks,
+            keepers=keepers,
         )
 
     # -- readiness ------------------------------------------------------------------------------
@@ -165,7 +195,9 @@ class Pipeline:
             outcome if isinstance(outcome, Exception) else self._measurement(frame, outcome, engine, shared)
             for frame, outcome in zip(frames, outcomes, strict=True)
         ]
-        self._record([m for m in measured if isinstance(m, Measurement)], passes)
+        self._record(
+            engine, [(f, m) for f, m in zip(frames, measured, strict=True) if isinstance(m, Measurement)], passes
+        )
         return measured
 
     @staticmethod
@@ -203,13 +235,25 @@ class Pipeline:
             total_seconds=frame.decode_seconds + shared,
         )
 
-    def _record(self, measurements: list[Measurement], passes: list[int]) -> None:
+    def _record(self, engine: Engine[Any], done: list[tuple[Frame[Any], Measurement]], passes: list[int]) -> None:
         for size in passes:
             for batch_sink in self.batch_sinks:
                 _isolated(batch_sink, size)
-        for measurement in measurements:
+        for frame, measurement in done:
             for sink in self.sinks:
                 _isolated(sink, measurement)
+            for keeper in self.keepers:
+                _offer(keeper, engine, frame, measurement)
+
+
+def _offer(keeper: FrameKeeper, engine: Engine[Any], frame: Frame[Any], measurement: Measurement) -> None:
+    """Ask a keeper about a frame; make the small copy only when it wants it. Failures are logged, never raised."""
+    try:
+        decision = keeper.wants(measurement)
+        if decision:
+            keeper.keep(measurement, decision, engine.thumbnail(frame, keeper.max_side))
+    except Exception:
+        log.exception("keeper %r failed", keeper)
 
 
 def _isolated(sink: Callable[[Any], None], value: object) -> None:

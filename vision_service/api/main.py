@@ -17,26 +17,41 @@ from vision_service.api.errors import install_error_handlers
 from vision_service.api.routes import cameras, detect, health, metrics
 from vision_service.api.state import ServiceState
 from vision_service.cameras.manager import CameraManager
+from vision_service.conditions import ConditionMonitor
 from vision_service.core.config import Settings
 from vision_service.drift import DriftCollector, DriftTracker
+from vision_service.evidence import EvidenceCollector, EvidenceKeeper
 from vision_service.gpu import GpuCollector
+from vision_service.history import SignalHistory
 from vision_service.metrics import Metrics
 from vision_service.pipeline import Pipeline
 from vision_service.sources import Sources
+from vision_service.thresholds import load_thresholds
 
 
 def build_state(settings: Settings) -> ServiceState:
-    """Wire pipeline, metrics, drift, sources and cameras from settings (the model is not loaded yet)."""
+    """Wire pipeline, metrics, drift, history, conditions, evidence, sources and cameras from settings
+    (the model is not loaded yet). Raises ThresholdsError for an unusable VISION_THRESHOLDS_FILE."""
     metrics_ = Metrics()
     metrics_.registry.register(GpuCollector())
     drift = DriftTracker.from_settings(settings)  # loads the baselines in VISION_BASELINE_DIR
     metrics_.registry.register(DriftCollector(drift))
+    history = SignalHistory()
+    conditions = ConditionMonitor(load_thresholds(settings.thresholds_file), history, drift)
+    evidence = EvidenceKeeper.from_settings(settings, active=conditions.active) if settings.evidence_enabled else None
+    if evidence is not None:
+        metrics_.registry.register(EvidenceCollector(evidence))
+    # Sink order matters once: conditions read the history recorded just before them.
     pipeline = Pipeline.from_settings(
-        settings, sinks=[metrics_.record, drift.record], batch_sinks=[metrics_.batch_size.observe]
+        settings,
+        sinks=[metrics_.record, drift.record, history.record, conditions.record],
+        batch_sinks=[metrics_.batch_size.observe],
+        keepers=[evidence] if evidence is not None else [],
     )
     metrics_.track_queue(lambda: pipeline.pending)
     metrics_.model_ready.set(0)
-    sources = Sources(settings.sources)
+    forget = [history.forget, conditions.forget] + ([evidence.forget] if evidence is not None else [])
+    sources = Sources(settings.sources, on_removed=forget)
     return ServiceState(
         settings=settings,
         pipeline=pipeline,
@@ -44,6 +59,9 @@ def build_state(settings: Settings) -> ServiceState:
         sources=sources,
         drift=drift,
         cameras=CameraManager.from_settings(settings, pipeline=pipeline, telemetry=metrics_, sources=sources),
+        history=history,
+        conditions=conditions,
+        evidence=evidence,
     )
 
 
@@ -67,6 +85,8 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
         await run_in_threadpool(state.cameras.stop)
         # After the cameras: frames already queued (uploads in flight, a camera round) are finished.
         await run_in_threadpool(state.pipeline.close, 30.0)
+        if state.evidence is not None:  # after the pipeline: frames it kept last are written
+            await run_in_threadpool(state.evidence.close, 10.0)
         if settings.metrics_port is not None:
             server.shutdown()
             thread.join(timeout=5)
