@@ -68,3 +68,15 @@ def test_an_idle_writer_prunes_expired_frames() -> None:
     wait_for(lambda: store.count() == 0, timeout=30, what="the expired frame pruned", interval=0.01)
     assert store.total_bytes == 0 and store.expired == 1
     writer.close()
+
+
+def test_flush_waits_for_what_is_queued_and_the_writer_goes_on() -> None:
+    clock = Clock()
+    store = MemoryStore(max_bytes=10_000_000, max_age_seconds=3600, clock=clock)
+    writer = EvidenceWriter(store)
+    for i in range(3):
+        writer.submit(sample("cam", f"low_light.{i}", time=clock.now + i), small_photo())
+    assert writer.flush() and writer.pending() == 0 and store.count() == 3
+    assert writer.submit(sample("cam", "latest.0", time=clock.now), small_photo())  # still open
+    writer.close()
+    assert store.count() == 4

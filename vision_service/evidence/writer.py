@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass
 
 import cv2
@@ -76,7 +77,17 @@ class EvidenceWriter:
         return True
 
     def pending(self) -> int:
-        return self._queue.qsize()
+        """Frames queued or being written."""
+        return self._queue.unfinished_tasks
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every frame queued so far is written (or failed); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
+        return True
 
     def close(self, timeout: float | None = 10.0) -> None:
         """Refuse new frames, write the queued ones, stop the thread."""
@@ -95,10 +106,13 @@ class EvidenceWriter:
             except queue.Empty:
                 self._prune()
                 continue
-            if job is _STOP:
-                return
-            assert isinstance(job, _Job)
-            self._write(job)
+            try:
+                if job is _STOP:
+                    return
+                assert isinstance(job, _Job)
+                self._write(job)
+            finally:
+                self._queue.task_done()
 
     def _write(self, job: _Job) -> None:
         try:
