@@ -14,7 +14,7 @@ from starlette.middleware.base import RequestResponseEndpoint
 from vision_service import __version__
 from vision_service.api.auth import require_api_key
 from vision_service.api.errors import install_error_handlers
-from vision_service.api.routes import cameras, detect, health, metrics
+from vision_service.api.routes import cameras, detect, health, metrics, page, session, sources
 from vision_service.api.state import ServiceState
 from vision_service.cameras.manager import CameraManager
 from vision_service.conditions import ConditionMonitor
@@ -102,6 +102,10 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     # Detection (and camera management) sit behind the optional API key; health never does.
     app.include_router(detect.router, dependencies=[Depends(require_api_key)])
     app.include_router(cameras.router, dependencies=[Depends(require_api_key)])
+    # What a source looks like now, and its evidence frames: the same key (or, to read, the page's session).
+    app.include_router(sources.router, dependencies=[Depends(require_api_key)])
+    app.include_router(session.router)
+    app.include_router(page.router)
     app.include_router(health.router)
     if settings.metrics_port is None:
         app.include_router(metrics.router)
