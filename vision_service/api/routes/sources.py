@@ -20,6 +20,7 @@ from vision_service.conditions import SHORT_WINDOW_SECONDS, Condition
 from vision_service.core.config import UPLOAD_SOURCE
 from vision_service.errors import ApiError, Reason
 from vision_service.evidence import DESCRIPTIONS, KINDS, SAMPLE_ID, Sample, current_kinds
+from vision_service.evidence.rules import ONSET_KINDS
 from vision_service.history import SERIES_SIGNALS
 
 router = APIRouter(prefix="/v1/sources", tags=["sources"])
@@ -112,7 +113,8 @@ class SampleOut(BaseModel):
 class SampleList(BaseModel):
     source: str
     evidence: bool
-    descriptions: dict[str, str]
+    descriptions: dict[str, str] = Field(description="What each kind of evidence frame is.")
+    onsets: list[str] = Field(description="The kinds that are the moment a condition began.")
     samples: list[SampleOut]
 
 
@@ -237,7 +239,13 @@ def _samples(state: ServiceState, source: str, kind: str | None) -> SampleList:
                 conditions=list(sample.conditions),
             )
         )
-    return SampleList(source=source, evidence=state.evidence is not None, descriptions=DESCRIPTIONS, samples=out)
+    return SampleList(
+        source=source,
+        evidence=state.evidence is not None,
+        descriptions=DESCRIPTIONS,
+        onsets=list(ONSET_KINDS),
+        samples=out,
+    )
 
 
 @router.get("", response_model=SourceList, responses=_ERRORS, summary="Every source: signals, drift, conditions")

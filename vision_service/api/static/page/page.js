@@ -202,17 +202,23 @@
   function plot(chart, series, signal, threshold, log) {
     const t = series.t;
     const values = series.values[signal];
+    chart.node.hidden = values.every((v) => v == null);
+    if (chart.node.hidden) return; // no frames in the last minutes: no chart
     const data = [t, values];
     if (threshold != null) data.push(t.map(() => threshold));
+    chart.sparse = values.filter((v) => v != null).length < 40; // few frames: mark each point
     const width = Math.max(120, chart.node.clientWidth || 240);
     if (chart.plot === null) {
-      const lines = [{}, {stroke: "#2563eb", width: 1.5, spanGaps: false, points: {show: false}}];
+      const step = t.length > 1 ? t[1] - t[0] : 5;
+      const lines = [{}, {stroke: "#2563eb", width: 1.5, spanGaps: false,
+        points: {show: () => chart.sparse, size: 5, fill: "#2563eb"}}];
       if (threshold != null) lines.push({stroke: "#dc2626", width: 1, dash: [4, 4], points: {show: false}});
       chart.plot = new uPlot({
         width, height: 56,
         legend: {show: false},
         cursor: {show: false},
-        scales: {x: {time: true}, y: log ? {distr: 3} : {}},
+        // The last step is still filling: leave room for it on the right.
+        scales: {x: {time: true, range: (u, min, max) => [min, max + step]}, y: log ? {distr: 3} : {}},
         axes: [{show: false}, {size: 42, font: "10px system-ui", gap: 2, ticks: {show: false}, grid: {stroke: "#eef0f3"}}],
         series: lines,
       }, data, chart.node);
@@ -277,8 +283,9 @@
         frame.append(box);
       }
       const detail = s.kinds.map((k) => KEY_VALUE[k]).find(Boolean);
-      return el("figure", {"data-sample": s.id}, frame,
-        el("figcaption", {}, el("b", {text: s.kinds.join(" · ")}),
+      const names = s.kinds.map((k) => (list.onsets.includes(k) ? `${k} began` : k));
+      return el("figure", {"data-sample": s.id, title: s.kinds.map((k) => list.descriptions[k]).join("; ")}, frame,
+        el("figcaption", {}, el("b", {text: names.join(" · ")}),
           el("span", {"data-time": String(s.time), text: ago(s.time)}),
           detail ? el("span", {text: ` · ${detail(s)}`}) : null));
     }));
