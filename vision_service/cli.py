@@ -1,4 +1,4 @@
-"""``vision-service``: serve the API, or analyze image files from the shell."""
+"""``vision-service``: serve the API; analyze image files, build baselines, export evidence frames from the shell."""
 
 from __future__ import annotations
 
@@ -29,6 +29,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     analyze.add_argument("paths", nargs="+", type=Path)
     analyze.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     analyze.add_argument("--analysis-size", type=int, default=640)
+    analyze.add_argument(
+        "--report",
+        type=Path,
+        help="write one self-contained HTML report instead of the table: distributions per signal, the worst images",
+    )
+    analyze.add_argument(
+        "--thresholds-file",
+        type=Path,
+        help="thresholds drawn in the report (default: VISION_THRESHOLDS_FILE or the packaged file)",
+    )
     analyze.set_defaults(func=_analyze)
 
     baseline = commands.add_parser("baseline", help="reference baselines for drift detection (docs/drift.md)")
@@ -61,6 +71,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--api-key", default=None, help="X-API-Key, when the service has one (default: VISION_API_KEY)")
     demo.set_defaults(func=_demo)
 
+    export = commands.add_parser(
+        "export",
+        help="write a source's evidence frames and a JSON/CSV manifest into a folder, ready for labelling",
+    )
+    origin = export.add_mutually_exclusive_group(required=True)
+    origin.add_argument("--url", help="base URL of a running service, e.g. http://127.0.0.1:8000")
+    origin.add_argument("--store", type=Path, help="a service's evidence directory (VISION_EVIDENCE_DIR), read only")
+    export.add_argument("--source", required=True, help="source id, e.g. a camera id")
+    export.add_argument(
+        "--kind",
+        default="all",
+        help="comma-separated kinds (latest, darkest, blurriest, noisiest, lowest_confidence, "
+        "low_light, noisy, blurry, drift, no_detections, low_confidence) or all (default)",
+    )
+    export.add_argument("--out", type=Path, required=True, help="folder to write the frames and manifest.json/.csv to")
+    export.add_argument("--api-key", default=None, help="X-API-Key, when the service has one (default: VISION_API_KEY)")
+    export.set_defaults(func=_export)
+
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result
@@ -72,6 +100,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from vision_service.api.main import create_app
     from vision_service.core.config import Settings
+    from vision_service.thresholds import ThresholdsError
 
     overrides = {
         key: value
@@ -90,7 +119,12 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"vision-service: invalid settings:\n{exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+    try:
+        app = create_app(settings)
+    except (ThresholdsError, OSError) as exc:  # an unusable thresholds file or evidence directory
+        print(f"vision-service: cannot start: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
     return 0
 
 
@@ -109,25 +143,64 @@ def _analyze(args: argparse.Namespace) -> int:
     from vision_service.engine.decode import decode_image
     from vision_service.errors import ImageRejected
 
+    report = _folder_report(args) if args.report else None
+    if report is None and args.report:
+        return 2
     files = list(_image_files(args.paths))
     show_progress = any(p.is_dir() for p in args.paths) and sys.stderr.isatty()
     rows: list[dict[str, Any]] = []
-    failed = 0
+    analysed = failed = 0
     for path in tqdm(files, desc="analyzing", unit="img", disable=not show_progress, file=sys.stderr):
         try:
             bgr = decode_image(path.read_bytes(), max_bytes=1 << 31, max_pixels=1 << 31)
         except (OSError, ImageRejected) as exc:
             failed += 1
             print(f"{path}: {exc}", file=sys.stderr)
+            if report is not None:
+                report.fail(_relative(path, args.paths), str(exc))
             continue
-        report = quality.measure(bgr, analysis_size=args.analysis_size)
-        row = {"path": str(path), "width": bgr.shape[1], "height": bgr.shape[0], **report.as_dict()}
+        measured = quality.measure(bgr, analysis_size=args.analysis_size)
+        analysed += 1
+        row = {"path": str(path), "width": bgr.shape[1], "height": bgr.shape[0], **measured.as_dict()}
         if args.json:
             print(json.dumps(row), flush=True)
-        rows.append(row)
-    if not args.json and rows:
+        if report is not None:
+            report.add(_relative(path, args.paths), measured)
+        elif not args.json:
+            rows.append(row)
+    if report is not None:
+        args.report.write_text(report.html(_report_root(args.paths)), encoding="utf-8")
+        print(f"wrote {args.report}: {analysed} images, {failed} unreadable", file=sys.stderr)
+    elif rows:
         _print_table(rows)
-    return 1 if failed and not rows else 0
+    return 1 if failed and not analysed else 0
+
+
+def _folder_report(args: argparse.Namespace) -> Any:
+    """The report collector, with the thresholds its charts mark; None (after a message) when they are unusable."""
+    from vision_service.core.config import Settings
+    from vision_service.folder_report import FolderReport
+    from vision_service.thresholds import ThresholdsError, load_thresholds
+
+    try:
+        thresholds = load_thresholds(args.thresholds_file or Settings().thresholds_file)
+    except ThresholdsError as exc:
+        print(f"vision-service: {exc}", file=sys.stderr)
+        return None
+    return FolderReport(", ".join(str(p) for p in args.paths), thresholds)
+
+
+def _report_root(paths: Sequence[Path]) -> Path:
+    """The folder report paths are relative to: the one folder given, else the current directory."""
+    return paths[0] if len(paths) == 1 and paths[0].is_dir() else Path(".")
+
+
+def _relative(path: Path, paths: Sequence[Path]) -> str:
+    root = _report_root(paths)
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
@@ -206,6 +279,25 @@ def _demo(args: argparse.Namespace) -> int:
         f"({dict(stats.rejected_by_reason)}), {stats.detections} detections"
     )
     return 0 if stats.processed else 1
+
+
+def _export(args: argparse.Namespace) -> int:
+    import os
+
+    from vision_service.clients.export import ExportError, export_from_service, export_from_store, parse_kinds
+
+    try:
+        kinds = parse_kinds(args.kind)
+        if args.url:
+            key = args.api_key or os.environ.get("VISION_API_KEY") or None
+            result = export_from_service(args.url, args.source, kinds, args.out, api_key=key, report=print)
+        else:
+            result = export_from_store(args.store, args.source, kinds, args.out, report=print)
+    except ExportError as exc:
+        print(f"vision-service export: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {result.frames} frames and {result.manifest} (+ manifest.csv) to {result.out}")
+    return 0
 
 
 if __name__ == "__main__":
