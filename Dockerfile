@@ -57,8 +57,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
     && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/vision vision \
-    && mkdir -p /models /data/baselines \
-    && chown vision:vision /data/baselines
+    && mkdir -p /models /data/baselines /data/evidence \
+    && chown vision:vision /data/baselines /data/evidence
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=weights /weights /opt/vision/models
 ENV PATH=/opt/venv/bin:$PATH \
