@@ -38,7 +38,7 @@ from urllib3 import encode_multipart_formdata
 
 from tests.conftest import test_model_path
 from vision_service.api.schemas import BatchResponse
-from vision_service.api.upload import parse_multipart, read_body
+from vision_service.api.upload import BodyTimeouts, parse_multipart, read_body
 from vision_service.engine.decode import decode_image
 
 LIMITS = {"max_bytes": 20 * 1024 * 1024, "max_pixels": 40_000_000}
@@ -76,7 +76,9 @@ async def read_in_chunks(pieces: list[bytes]) -> None:
         piece = next(messages, None)
         return {"type": "http.request", "body": piece or b"", "more_body": piece is not None}
 
-    await read_body(Request({"type": "http", "method": "POST", "headers": []}, receive), 1 << 40)
+    await read_body(
+        Request({"type": "http", "method": "POST", "headers": []}, receive), 1 << 40, timeouts=BodyTimeouts()
+    )
 
 
 async def starlette_form(body: bytes, content_type: str) -> None:

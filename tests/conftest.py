@@ -134,6 +134,8 @@ def pipeline_on(engine: Engine[Any], **options: Any) -> Pipeline:
         "max_pending": defaults.max_pending_frames,
         "max_batch": defaults.max_batch,
         "max_batch_wait": defaults.max_batch_wait_ms / 1000,
+        "max_request_pixels": defaults.max_request_pixels,
+        "max_pixels_in_flight": defaults.max_pixels_in_flight,
         **options,
     }
     pipeline = Pipeline(**options)

@@ -18,6 +18,7 @@ import os
 import select
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -318,7 +319,11 @@ def ready_state(settings: Settings) -> ServiceState:
 
 @contextmanager
 def running_manager(state: ServiceState, **options: Any) -> Iterator[CameraManager]:
-    """A started camera manager on ``state``; on exit every camera is removed and the manager stopped."""
+    """A started camera manager on ``state``; on exit every camera is removed and the manager stopped.
+
+    Cameras added to it may read the test videos under the temporary folder (``local_dirs``).
+    """
+    options.setdefault("local_dirs", [Path(tempfile.gettempdir())])
     manager = CameraManager(state.pipeline, state.metrics, state.sources, **options)
     manager.start()
     yield manager

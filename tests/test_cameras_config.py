@@ -13,10 +13,13 @@ import yaml
 from vision_service.cameras.config import (
     Camera,
     CameraConfigError,
+    InvalidCamera,
     load_cameras,
     parse_camera,
+    remove_stale_temporaries,
     save_cameras,
 )
+from vision_service.cameras.url import ANY_LOCAL
 
 SECRET = "Pa55-w0rd"
 
@@ -44,7 +47,8 @@ cameras:
     url: 0
 """,
     )
-    street, demo, usb = load_cameras(path, allow_local=True)
+    street, demo, usb = load_cameras(path)
+    assert isinstance(street, Camera) and isinstance(demo, Camera) and isinstance(usb, Camera)
     assert (street.id, street.fps, street.enabled, street.loop) == ("street", 2.0, True, False)
     assert street.masked_url == "rtsp://viewer:***@10.0.0.5/stream1"
     assert SECRET not in repr(street) and SECRET not in str(street.public())
@@ -54,20 +58,15 @@ cameras:
 
 
 def test_a_bare_list_and_an_empty_file_are_accepted(tmp_path: Path) -> None:
-    assert load_cameras(write(tmp_path / "a.yaml", "- {id: a, url: 'rtsp://h/s'}\n"), allow_local=False)[0].id == "a"
-    assert load_cameras(write(tmp_path / "b.yaml", ""), allow_local=False) == []
-    assert load_cameras(write(tmp_path / "c.yaml", "cameras:\n"), allow_local=False) == []
+    assert load_cameras(write(tmp_path / "a.yaml", "- {id: a, url: 'rtsp://h/s'}\n"))[0].id == "a"
+    assert load_cameras(write(tmp_path / "b.yaml", "")) == []
+    assert load_cameras(write(tmp_path / "c.yaml", "cameras:\n")) == []
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
         (f"cameras:\n  - id: Bad Id\n    url: rtsp://u:{SECRET}@h/s\n", "id: String should match pattern"),
-        (f"cameras:\n  - id: ok\n    url: ftp://u:{SECRET}@h/s\n", "url: unsupported scheme 'ftp'"),
-        (f"cameras:\n  - id: ok\n    url: rtsp://u:{SECRET}@h/s\n    fps: 0\n", "fps: Input should be greater than 0"),
-        (f"cameras:\n  - id: ok\n    url: rtsp://u:{SECRET}@h/s\n    fps: 31\n", "fps: Input should be less"),
-        (f"cameras:\n  - id: ok\n    url: rtsp://u:{SECRET}@h/s\n    colour: red\n", "colour: Extra inputs"),
-        (f"cameras:\n  - id: ok\n    url: rtsp://u:{SECRET}@h/s\n    loop: true\n", "local video files only"),
         (f"cameras:\n  - id: upload\n    url: rtsp://u:{SECRET}@h/s\n", "reserved"),
         ("cameras:\n  - id: a\n    url: rtsp://h/1\n  - id: a\n    url: rtsp://h/2\n", "duplicate id"),
         (f"cameras:\n  - id: ok\n    url: 'rtsp://u:{SECRET}@h/s\n", "not valid YAML at line"),
@@ -77,48 +76,80 @@ def test_a_bare_list_and_an_empty_file_are_accepted(tmp_path: Path) -> None:
         ("cameras:\n  - just a string\n", "must be an object"),
     ],
 )
-def test_invalid_files_are_refused_without_showing_urls(tmp_path: Path, text: str, expected: str) -> None:
+def test_a_file_that_is_not_a_list_of_cameras_is_refused_without_showing_urls(
+    tmp_path: Path, text: str, expected: str
+) -> None:
     path = write(tmp_path / "cameras.yaml", text)
     with pytest.raises(CameraConfigError) as info:
-        load_cameras(path, allow_local=True)
+        load_cameras(path)
     message = str(info.value)
     assert expected in message
     assert str(path) in message
     assert SECRET not in message
 
 
-def test_local_sources_can_be_forbidden(tmp_path: Path) -> None:
-    (tmp_path / "demo.mp4").write_bytes(b"x")
-    path = write(tmp_path / "cameras.yaml", "cameras:\n  - id: demo\n    url: demo.mp4\n")
-    with pytest.raises(CameraConfigError, match="not allowed"):
-        load_cameras(path, allow_local=False)
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        (f"url: ftp://u:{SECRET}@h/s", "url: unsupported scheme 'ftp'"),
+        (f"url: rtsp://u:{SECRET}@h/s\n    fps: 0", "fps: Input should be greater than 0"),
+        (f"url: rtsp://u:{SECRET}@h/s\n    fps: 31", "fps: Input should be less"),
+        (f"url: rtsp://u:{SECRET}@h/s\n    colour: red", "colour: Extra inputs"),
+        (f"url: rtsp://u:{SECRET}@h/s\n    loop: true", "local video files only"),
+        ("url: videos/gone.mp4", "no such video file: videos/gone.mp4"),
+    ],
+)
+def test_a_camera_that_cannot_run_as_written_is_listed_invalid_not_a_failed_start(
+    tmp_path: Path, entry: str, expected: str
+) -> None:
+    path = write(
+        tmp_path / "cameras.yaml",
+        f"cameras:\n  - id: street\n    url: rtsp://h/s\n    fps: 1\n  - id: bad\n    {entry}\n",
+    )
+    street, bad = load_cameras(path)
+    assert isinstance(street, Camera) and isinstance(bad, InvalidCamera)
+    assert bad.id == "bad" and expected in bad.error and SECRET not in bad.error
+    assert SECRET not in str(bad.public()) and not bad.public()["enabled"]
+    written = yaml.safe_load(path.read_text())["cameras"]
+    save_cameras(path, [street, bad])  # a rewrite keeps the entry as written, for the operator to fix
+    assert yaml.safe_load(path.read_text())["cameras"] == written
+
+
+def test_interrupted_writes_leave_temporaries_that_are_cleaned(tmp_path: Path) -> None:
+    path = write(tmp_path / "cameras.yaml", "cameras: []\n")
+    leftover = tmp_path / ".cameras.yaml.abc123.tmp"
+    leftover.write_text("cameras: [half")
+    unrelated = tmp_path / ".other.yaml.x.tmp"
+    unrelated.write_text("")
+    assert remove_stale_temporaries(path) == [leftover]
+    assert not leftover.exists() and unrelated.exists() and path.exists()
 
 
 def test_save_round_trips_and_is_atomic(tmp_path: Path) -> None:
     (tmp_path / "demo.mp4").write_bytes(b"x")
     cameras = [
-        parse_camera({"id": "street", "url": f"rtsp://u:{SECRET}@h/s", "fps": 2}, allow_local=True),
+        parse_camera({"id": "street", "url": f"rtsp://u:{SECRET}@h/s", "fps": 2}, local=ANY_LOCAL),
         parse_camera(
             {"id": "demo", "url": str(tmp_path / "demo.mp4"), "fps": 0.5, "loop": True, "enabled": False},
-            allow_local=True,
+            local=ANY_LOCAL,
         ),
     ]
     path = tmp_path / "conf" / "cameras.yaml"
     save_cameras(path, cameras)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600  # new file: URLs may hold passwords
-    assert load_cameras(path, allow_local=True) == cameras
+    assert load_cameras(path) == cameras
     assert yaml.safe_load(path.read_text())["cameras"][0] == {"id": "street", "url": f"rtsp://u:{SECRET}@h/s", "fps": 2}
 
     os.chmod(path, 0o640)
     save_cameras(path, cameras[:1])
     assert stat.S_IMODE(path.stat().st_mode) == 0o640  # an existing file keeps its permissions
-    assert [c.id for c in load_cameras(path, allow_local=True)] == ["street"]
+    assert [c.id for c in load_cameras(path)] == ["street"]
     assert sorted(p.name for p in path.parent.iterdir()) == ["cameras.yaml"]  # no temporary files left
 
 
 def test_readers_never_see_a_partial_file(tmp_path: Path) -> None:
     path = tmp_path / "cameras.yaml"
-    many = [parse_camera({"id": f"cam-{i}", "url": f"rtsp://h/{i}" * 20}, allow_local=False) for i in range(100)]
+    many = [parse_camera({"id": f"cam-{i}", "url": f"rtsp://h/{i}" * 20}, local=ANY_LOCAL) for i in range(100)]
     small = many[:1]
     save_cameras(path, small)
     seen: set[int] = set()
@@ -128,7 +159,7 @@ def test_readers_never_see_a_partial_file(tmp_path: Path) -> None:
     def read() -> None:
         while not stop.is_set():
             try:
-                seen.add(len(load_cameras(path, allow_local=False)))
+                seen.add(len(load_cameras(path)))
             except Exception as exc:
                 errors.append(exc)
 
@@ -150,4 +181,4 @@ def test_symlinked_file_stays_a_link(tmp_path: Path) -> None:
     link.symlink_to(real)
     save_cameras(link, [Camera.model_validate({"id": "a", "url": "rtsp://h/s"})])
     assert link.is_symlink()
-    assert [c.id for c in load_cameras(real, allow_local=False)] == ["a"]
+    assert [c.id for c in load_cameras(real)] == ["a"]

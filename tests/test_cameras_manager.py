@@ -51,7 +51,7 @@ def test_changes_are_written_back_and_read_at_the_next_start(state: ServiceState
     manager.add({"id": "b", "url": "rtsp://127.0.0.1:9/b", "fps": 0.5, "enabled": False})
     manager.remove("a")
     manager.stop()
-    assert [(c.id, c.fps) for c in load_cameras(path, allow_local=False)] == [("b", 0.5)]
+    assert [(c.id, c.fps) for c in load_cameras(path)] == [("b", 0.5)]
 
     again = make_manager(state, path)
     again.start()
@@ -220,6 +220,7 @@ def test_shutdown_stops_every_camera_thread_and_removes_the_series(
         model=model_path,
         device="cpu",
         cameras_file=path,
+        cameras_api="on",
         camera_timeout_seconds=TIMEOUT,
         camera_reconnect_min_seconds=0.1,
         camera_reconnect_max_seconds=0.3,

@@ -181,7 +181,13 @@ def test_a_stalled_server_does_not_block_the_other_cameras(state: ServiceState, 
     timeout. The manager answers meanwhile, and removing a stalled camera returns within about the
     timeout and leaves no thread behind."""
     manager = CameraManager(
-        state.pipeline, state.metrics, state.sources, timeout=STALL_TIMEOUT, reconnect_min=0.1, reconnect_max=0.3
+        state.pipeline,
+        state.metrics,
+        state.sources,
+        timeout=STALL_TIMEOUT,
+        reconnect_min=0.1,
+        reconnect_max=0.3,
+        local_dirs=[video.parent],
     )
     manager.start()
     stalled = ("stuck-rtsp-1", "stuck-rtsp-2", "stuck-http-1", "stuck-http-2")
@@ -223,7 +229,7 @@ def test_a_stalled_server_does_not_block_the_other_cameras(state: ServiceState, 
                 f"slowest manager answer {slowest_answer * 1000:.0f} ms"
             )
             assert all(views[c]["reconnects"] >= 3 for c in stalled), views
-            assert all(views[c]["error"] == "could not open the stream" for c in stalled), views
+            assert all(views[c]["error"].startswith("could not open the stream") for c in stalled), views
             # Every finished attempt reached the server on a new connection (a reconnect is counted
             # as its attempt starts, so the last one may still be connecting).
             assert server.accepted >= sum(views[c]["reconnects"] for c in stalled)

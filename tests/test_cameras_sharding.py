@@ -149,6 +149,7 @@ def test_three_replicas_read_each_camera_once_and_survivors_take_over(model_path
             "VISION_SHARD_ID": str(ordinal),
             "VISION_SHARD_REFRESH_SECONDS": "1",
             "VISION_IMAGE_SIZE": "160",
+            "VISION_CAMERAS_API": "on",  # so that the refusal below is the sharding one
         }
 
     with ExitStack() as stack:

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from vision_service.cameras.url import CameraUrlError, mask_url, parse_source, redact
+from vision_service.cameras.url import ANY_LOCAL, CameraUrlError, LocalAccess, mask_url, parse_source, redact
+
+NO_LOCAL = LocalAccess.within(())
 
 
 @pytest.mark.parametrize(
@@ -23,15 +25,15 @@ from vision_service.cameras.url import CameraUrlError, mask_url, parse_source, r
     ],
 )
 def test_accepted_urls(url: str | int, kind: str) -> None:
-    assert parse_source(url, allow_local=True).kind == kind
+    assert parse_source(url, local=ANY_LOCAL).kind == kind
 
 
 def test_local_files_resolve_to_absolute_paths(tmp_path: Path) -> None:
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"not checked here")
-    assert parse_source("clip.mp4", allow_local=True, base_dir=tmp_path).url == str(video)
-    assert parse_source(str(video), allow_local=True).url == str(video)
-    assert parse_source(f"file://{video}", allow_local=True).url == str(video)
+    assert parse_source("clip.mp4", local=ANY_LOCAL, base_dir=tmp_path).url == str(video)
+    assert parse_source(str(video), local=ANY_LOCAL).url == str(video)
+    assert parse_source(f"file://{video}", local=ANY_LOCAL).url == str(video)
 
 
 @pytest.mark.parametrize(
@@ -58,22 +60,59 @@ def test_local_files_resolve_to_absolute_paths(tmp_path: Path) -> None:
 )
 def test_refused_urls(url: str) -> None:
     with pytest.raises(CameraUrlError):
-        parse_source(url, allow_local=True)
+        parse_source(url, local=ANY_LOCAL)
 
 
 def test_local_sources_need_permission(tmp_path: Path) -> None:
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"x")
     for url in (str(video), "0", f"file://{video}"):
-        with pytest.raises(CameraUrlError, match="not allowed"):
-            parse_source(url, allow_local=False)
-    assert parse_source("rtsp://cam/s", allow_local=False).kind == "network"
+        with pytest.raises(CameraUrlError, match=r"not allowed|operator's camera file"):
+            parse_source(url, local=NO_LOCAL)
+    assert parse_source("rtsp://cam/s", local=NO_LOCAL).kind == "network"
+
+
+def test_api_cameras_read_only_files_inside_the_allowed_folders(tmp_path: Path) -> None:
+    allowed, outside = tmp_path / "videos", tmp_path / "private"
+    allowed.mkdir()
+    outside.mkdir()
+    (allowed / "yard.mp4").write_bytes(b"x")
+    (outside / "secrets.txt").write_text("password=hunter2\n" * 40)
+    (allowed / "link.mp4").symlink_to(outside / "secrets.txt")
+    api = LocalAccess.within([allowed])
+    assert parse_source(str(allowed / "yard.mp4"), local=api).url == str(allowed / "yard.mp4")
+    escapes = [
+        str(outside / "secrets.txt"),  # outside
+        str(allowed / ".." / "private" / "secrets.txt"),  # .. out of the folder
+        str(allowed / "link.mp4"),  # a symlink out of the folder
+        "/proc/self/cwd/pyproject.toml",  # the working directory, through /proc
+        "/proc/self/environ",
+        "/etc/passwd",
+    ]
+    for url in escapes:
+        with pytest.raises(CameraUrlError) as info:
+            parse_source(url, local=api)
+        # The same answer whether the file exists or not, and no resolved path: no existence oracle.
+        assert str(info.value) == "local files must be inside the folders of VISION_LOCAL_SOURCE_DIRS"
+    with pytest.raises(CameraUrlError) as missing:
+        parse_source(str(outside / "no-such-file.mp4"), local=api)
+    assert str(missing.value) == "local files must be inside the folders of VISION_LOCAL_SOURCE_DIRS"
+    with pytest.raises(CameraUrlError, match="no such video file in the folders"):
+        parse_source(str(allowed / "gone.mp4"), local=api)
+    with pytest.raises(CameraUrlError, match="operator's camera file"):
+        parse_source("0", local=api)
+
+
+def test_a_url_that_is_not_valid_text_is_refused() -> None:
+    # A lone surrogate: JSON can carry it in, but no YAML file or JSON answer could hold it.
+    with pytest.raises(CameraUrlError, match="not valid Unicode"):
+        parse_source("http://127.0.0.1:9/\ud800", local=NO_LOCAL)
 
 
 def test_errors_never_contain_the_url() -> None:
     for url in ("ftp://u:Sup3rSecret@h/x", "rtsp://u:Sup3rSecret@h:99999/x", "rtsp://u:Sup3rSecret@"):
         with pytest.raises(CameraUrlError) as info:
-            parse_source(url, allow_local=True)
+            parse_source(url, local=ANY_LOCAL)
         assert "Sup3rSecret" not in str(info.value)
 
 

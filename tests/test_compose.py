@@ -208,5 +208,5 @@ def test_dockerfile_is_multi_stage_non_root_with_healthcheck_and_cpu_torch() -> 
 def test_camera_example_file_loads() -> None:
     from vision_service.cameras.config import load_cameras
 
-    cameras = load_cameras(COMPOSE_DIR / "cameras" / "cameras.example.yml", allow_local=True)
-    assert [c.id for c in cameras] == ["front-door"]
+    cameras = load_cameras(COMPOSE_DIR / "cameras" / "cameras.example.yml")
+    assert [(c.id, type(c).__name__) for c in cameras] == [("front-door", "Camera")]

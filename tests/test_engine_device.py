@@ -184,7 +184,7 @@ def test_one_bad_image_in_a_batch_fails_alone(device_engine: DeviceEngine, bus_b
     scrambled = corrupt_huffman(cv2.imdecode(np.frombuffer(bus_bytes, np.uint8), cv2.IMREAD_COLOR))
     assert device_decodable(scrambled, LIMITS)
     zidane = (ASSETS / "zidane.jpg").read_bytes()
-    outcomes = device_engine.decode([bus_bytes, scrambled, b"", zidane], source="upload")
+    outcomes = list(device_engine.decode([bus_bytes, scrambled, b"", zidane], source="upload"))
     assert [type(o).__name__ for o in outcomes] == ["Frame", "ImageRejected", "ImageRejected", "Frame"]
     assert isinstance(outcomes[1], ImageRejected) and outcomes[1].reason is Reason.CORRUPT_IMAGE
     assert isinstance(outcomes[2], ImageRejected) and outcomes[2].reason is Reason.EMPTY

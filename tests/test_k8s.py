@@ -29,7 +29,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from vision_service.cameras.config import load_cameras
+from vision_service.cameras.config import Camera, load_cameras
 from vision_service.core.config import Settings
 from vision_service.metrics import Metrics
 
@@ -305,7 +305,8 @@ def test_pods_get_settings_the_service_accepts(
     cameras = one(docs, "ConfigMap", "vision-cameras")["data"]["cameras.yml"]
     path = tmp_path / "cameras.yml"
     path.write_text(cameras)
-    assert load_cameras(path, allow_local=settings.allow_local_sources)
+    loaded = load_cameras(path)
+    assert loaded and all(isinstance(camera, Camera) for camera in loaded)  # none invalid
 
 
 def test_cameras_file_is_the_configmap_mounted_as_a_refreshable_file(rendered: dict[str, list[Doc]]) -> None:

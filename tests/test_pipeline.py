@@ -30,7 +30,9 @@ def engine() -> Engine[Any]:
 
 
 def test_nothing_is_admitted_until_the_model_is_loaded(engine: Engine[Any]) -> None:
-    pipeline = Pipeline(max_pending=4, max_batch=4, max_batch_wait=0)
+    pipeline = Pipeline(
+        max_pending=4, max_batch=4, max_batch_wait=0, max_request_pixels=10**8, max_pixels_in_flight=10**8
+    )
     with pytest.raises(ImageRejected) as loading, pipeline.admit(1):
         pass
     assert loading.value.reason is Reason.NOT_READY and "loading" in loading.value.detail
@@ -53,6 +55,37 @@ def test_admission_is_bounded_and_released(engine: Engine[Any]) -> None:
     assert pipeline.pending == 0
     with pipeline.admit(1):
         assert pipeline.pending == 1
+
+
+def test_decoded_pixels_are_bounded_per_request_and_for_the_process(engine: Engine[Any]) -> None:
+    pipeline = pipeline_on(engine, max_request_pixels=50, max_pixels_in_flight=100)
+    with pytest.raises(ImageRejected) as request, pipeline.admit(2, pixels=51):
+        pass
+    assert request.value.reason is Reason.TOO_MANY_PIXELS and request.value.status_code == 413
+    with pipeline.admit(1, pixels=50), pipeline.admit(1, pixels=50):
+        assert pipeline.pixels_in_flight == 100
+        with pytest.raises(ImageRejected) as full, pipeline.admit(1, pixels=1):
+            pass
+        assert full.value.reason is Reason.PIXEL_BUDGET and full.value.status_code == 503
+    assert (pipeline.pending, pipeline.pixels_in_flight) == (0, 0)
+
+
+def test_an_upload_is_admitted_from_its_headers_and_decoded_one_image_after_the_other(
+    engine: Engine[Any], bus_bytes: bytes
+) -> None:
+    pipeline = pipeline_on(engine, max_request_pixels=3 * 810 * 1080)
+    admission, outcomes = pipeline.submit_images([bus_bytes, b"not an image", bus_bytes], "cam-a")
+    assert pipeline.pixels_in_flight == 2 * 810 * 1080  # counted from the JPEG headers; 0 for the bad one
+    first, bad, last = outcomes
+    assert isinstance(bad, ImageRejected) and bad.reason is Reason.NOT_AN_IMAGE
+    assert not isinstance(first, ImageRejected) and not isinstance(last, ImageRejected)
+    assert first.result(RESULT_TIMEOUT).source == last.result(RESULT_TIMEOUT).source == "cam-a"
+    admission.release()
+    admission.release()  # once only
+    assert (pipeline.pending, pipeline.pixels_in_flight) == (0, 0)
+    with pytest.raises(ImageRejected) as too_many:
+        pipeline.submit_images([bus_bytes] * 4, "cam-a")
+    assert too_many.value.reason is Reason.TOO_MANY_PIXELS and pipeline.pending == 0
 
 
 def test_every_frame_reaches_every_sink_with_its_source(

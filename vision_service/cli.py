@@ -95,10 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
     from pydantic import ValidationError
 
     from vision_service.api.main import create_app
+    from vision_service.api.server import serve
     from vision_service.core.config import Settings
     from vision_service.thresholds import ThresholdsError
 
@@ -124,7 +124,8 @@ def _serve(args: argparse.Namespace) -> int:
     except (ThresholdsError, OSError) as exc:  # an unusable thresholds file or evidence directory
         print(f"vision-service: cannot start: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    state = app.state.service
+    serve(app, settings, on_drain=lambda: setattr(state, "draining", True))
     return 0
 
 

@@ -22,6 +22,7 @@ class Reason(StrEnum):
     EMPTY = "empty_body"
     TOO_LARGE = "too_large"
     TOO_MANY_PIXELS = "too_many_pixels"
+    TOO_MANY_SCANS = "too_many_scans"
     TOO_SMALL = "too_small"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     UNSUPPORTED_FORMAT = "unsupported_format"
@@ -34,6 +35,7 @@ class Reason(StrEnum):
     BODY_TIMEOUT = "body_timeout"
     NOT_READY = "model_not_ready"
     OVERLOADED = "overloaded"
+    PIXEL_BUDGET = "pixel_budget_full"
     # The rest of the API (ApiError)
     UNAUTHORIZED = "unauthorized"
     INVALID_CAMERA = "invalid_camera"
@@ -44,6 +46,7 @@ class Reason(StrEnum):
     CAMERAS_SHARDED = "cameras_sharded"
     SOURCE_NOT_FOUND = "source_not_found"
     SAMPLE_NOT_FOUND = "sample_not_found"
+    CAMERA_CHANGES_OFF = "camera_changes_disabled"
 
 
 # HTTP status for each reason: what a client sent wrong is a 4xx; a service that cannot take work now, 503.
@@ -51,6 +54,7 @@ STATUS: dict[Reason, int] = {
     Reason.EMPTY: 400,
     Reason.TOO_LARGE: 413,
     Reason.TOO_MANY_PIXELS: 413,
+    Reason.TOO_MANY_SCANS: 413,
     Reason.TOO_SMALL: 400,
     Reason.UNSUPPORTED_MEDIA_TYPE: 415,
     Reason.UNSUPPORTED_FORMAT: 415,
@@ -63,6 +67,7 @@ STATUS: dict[Reason, int] = {
     Reason.BODY_TIMEOUT: 408,
     Reason.NOT_READY: 503,
     Reason.OVERLOADED: 503,
+    Reason.PIXEL_BUDGET: 503,
     Reason.UNAUTHORIZED: 401,
     Reason.INVALID_CAMERA: 400,
     Reason.CAMERA_EXISTS: 409,
@@ -72,6 +77,7 @@ STATUS: dict[Reason, int] = {
     Reason.CAMERAS_SHARDED: 409,
     Reason.SOURCE_NOT_FOUND: 404,
     Reason.SAMPLE_NOT_FOUND: 404,
+    Reason.CAMERA_CHANGES_OFF: 403,
 }
 
 

@@ -90,6 +90,11 @@ class Metrics:
         self.queue_depth = Gauge(
             "vision_queue_depth", "Frames admitted and waiting for or inside the detector.", registry=r
         )
+        self.pixels_in_flight = Gauge(
+            "vision_pixels_in_flight",
+            "Decoded pixels of the admitted frames (from their headers), against VISION_MAX_PIXELS_IN_FLIGHT.",
+            registry=r,
+        )
         self.model_info = Info("vision_model", "The loaded model.", registry=r)
         self.model_ready = Gauge("vision_model_ready", "1 when the model is loaded and warm.", registry=r)
         self.model_load_seconds = Gauge(
@@ -149,6 +154,17 @@ class Metrics:
         for stage, seconds in m.times.as_items():
             self.stage_seconds.labels(stage, m.device).observe(seconds)
 
+    def forget_source(self, source: str) -> None:
+        """Remove every per-image series of a source that is gone (a removed camera)."""
+        for metric in (
+            *self.signals.values(),
+            self.detections_per_image,
+            self.confidence,
+            self.detections,
+            self.images,
+        ):
+            metric.remove_by_labels({"source": source})
+
     def record_rejection(self, source: str, reason: Reason) -> None:
         """Count an image that was refused; ``source`` must already be an accepted id (or 'unknown')."""
         self.images.labels(source, "rejected", reason.value).inc()
@@ -158,8 +174,10 @@ class Metrics:
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.request_seconds.labels(route, method, str(status)).observe(seconds)
 
-    def track_queue(self, depth: Callable[[], float]) -> None:
+    def track_queue(self, depth: Callable[[], float], pixels: Callable[[], float]) -> None:
+        """Read the queue depth and the decoded pixels in flight at scrape time."""
         self.queue_depth.set_function(depth)
+        self.pixels_in_flight.set_function(pixels)
 
     def model_loaded(self, model: ModelInfo) -> None:
         self.model_info.info({"model": model.name, "device": model.device, "task": model.task, "format": model.format})

@@ -4,8 +4,13 @@ The pipeline sits between the sources (upload routes, the camera scheduler) and 
 
 * **readiness**: it holds the engine once the model is loaded (:meth:`Pipeline.use`); until then,
   or after a failed load, every admission is refused with ``model_not_ready``;
-* **admission**: at most ``max_pending`` frames may wait for the engine; the next caller is
-  refused with ``overloaded`` at once instead of waiting without bound;
+* **admission**: at most ``max_pending`` frames, and at most ``max_pixels_in_flight`` decoded
+  pixels (counted from the images' headers before decoding), may wait for the engine; the next
+  caller is refused at once (``overloaded``, ``pixel_budget_full``) instead of waiting without
+  bound, and a request whose images hold more than ``max_request_pixels`` with
+  ``too_many_pixels``. Uploads are decoded one after the other and each frame is handed on as soon
+  as it is decoded (:meth:`Pipeline.submit_images`), so a request does not hold all of its decoded
+  images at once;
 * **micro-batching**: frames of concurrent callers share one :meth:`Engine.run` of up to
   ``max_batch`` frames (:mod:`vision_service.batching`);
 * **isolation**: when a batch fails as a whole, each of its frames is run again alone, so a
@@ -23,18 +28,20 @@ The pipeline sits between the sources (upload routes, the camera scheduler) and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from vision_service.batching import BatcherClosed, MicroBatcher
 from vision_service.engine import Engine, Frame, FrameResult
+from vision_service.engine.decode import declared_pixels
 from vision_service.errors import ImageRejected, Reason
 from vision_service.measurement import Measurement
 
@@ -45,6 +52,8 @@ if TYPE_CHECKING:
 Sink = Callable[[Measurement], None]
 #: Told the number of frames of every forward pass of a successful run (vision_batch_size).
 BatchSink = Callable[[int], None]
+#: One uploaded image's fate: its measurement to come, or why it was refused.
+Outcome = Future[Measurement] | ImageRejected
 
 
 class FrameKeeper(Protocol):
@@ -73,17 +82,25 @@ class Pipeline:
         max_pending: int,
         max_batch: int,
         max_batch_wait: float,
+        max_request_pixels: int,
+        max_pixels_in_flight: int,
         sinks: Sequence[Sink] = (),
         batch_sinks: Sequence[BatchSink] = (),
         keepers: Sequence[FrameKeeper] = (),
+        accepts: Callable[[str], bool] = lambda source: True,
     ) -> None:
         self.max_pending = max_pending
         self.sinks = list(sinks)
         self.batch_sinks = list(batch_sinks)
         self.keepers = list(keepers)
+        # A frame whose source went away meanwhile (a removed camera) is answered, not recorded.
+        self.accepts = accepts
         self._engine: Engine[Any] | None = None
         self.load_error: str | None = None  # why the model could not be loaded, if it could not
+        self.max_request_pixels = max_request_pixels
+        self.max_pixels_in_flight = max_pixels_in_flight
         self._pending = 0
+        self._pixels = 0
         self._pending_lock = threading.Lock()
         self.batcher: MicroBatcher[Frame[Any], Measurement] = MicroBatcher(
             self._run_batch,
@@ -102,14 +119,18 @@ class Pipeline:
         sinks: Sequence[Sink] = (),
         batch_sinks: Sequence[BatchSink] = (),
         keepers: Sequence[FrameKeeper] = (),
+        accepts: Callable[[str], bool] = lambda source: True,
     ) -> Pipeline:
         return cls(
             max_pending=settings.max_pending_frames,
             max_batch=settings.max_batch,
             max_batch_wait=settings.max_batch_wait_ms / 1000,
+            max_request_pixels=settings.max_request_pixels,
+            max_pixels_in_flight=settings.max_pixels_in_flight,
             sinks=sinks,
             batch_sinks=batch_sinks,
             keepers=keepers,
+            accepts=accepts,
         )
 
     # -- readiness ------------------------------------------------------------------------------
@@ -143,25 +164,63 @@ class Pipeline:
         """Frames admitted and not yet finished: the queue depth in front of the engine."""
         return self._pending
 
-    @contextmanager
-    def admit(self, frames: int = 1) -> Iterator[Engine[Any]]:
-        """Reserve room for ``frames`` frames and yield the engine, or refuse right away.
+    @property
+    def pixels_in_flight(self) -> int:
+        """Decoded pixels of the frames admitted and not yet finished (from their headers)."""
+        return self._pixels
 
-        Raises ``model_not_ready`` before the model is loaded, ``overloaded`` when full.
+    def admit(self, frames: int = 1, pixels: int = 0) -> Admission:
+        """Reserve room for ``frames`` frames holding ``pixels`` decoded pixels, or refuse right away.
+
+        Raises ``model_not_ready`` before the model is loaded, ``too_many_pixels`` for a request
+        larger than ``max_request_pixels``, ``overloaded`` or ``pixel_budget_full`` when full. The
+        reservation is released by :meth:`Admission.release` (or leaving its ``with`` block).
         """
         engine = self.engine
+        if pixels > self.max_request_pixels:
+            raise ImageRejected(
+                Reason.TOO_MANY_PIXELS,
+                f"the request's images hold {pixels} pixels; the limit per request is {self.max_request_pixels}",
+            )
         with self._pending_lock:
             if self._pending + frames > self.max_pending:
                 raise ImageRejected(
                     Reason.OVERLOADED,
                     f"{self._pending} frames are already waiting for the detector (limit {self.max_pending})",
                 )
+            if self._pixels + pixels > self.max_pixels_in_flight:
+                raise ImageRejected(
+                    Reason.PIXEL_BUDGET,
+                    f"{self._pixels} decoded pixels are already in flight; {pixels} more would pass "
+                    f"the budget of {self.max_pixels_in_flight}",
+                )
             self._pending += frames
+            self._pixels += pixels
+        return Admission(self, engine, frames, pixels)
+
+    def _release(self, frames: int, pixels: int) -> None:
+        with self._pending_lock:
+            self._pending -= frames
+            self._pixels -= pixels
+        if pixels >= TRIM_AFTER_PIXELS:
+            trim_heap()
+
+    def submit_images(self, images: Sequence[bytes], source: str) -> tuple[Admission, list[Outcome]]:
+        """Admit an upload from its headers, then decode and submit each image as soon as the previous is.
+
+        Blocking (the routes run it in the thread pool). Returns the admission, to release once
+        every future is done, and per image its future or the :class:`ImageRejected` it was refused
+        with. Raises when the upload as a whole is refused (see :meth:`admit`).
+        """
+        admission = self.admit(len(images), sum(declared_pixels(image) for image in images))
         try:
-            yield engine
-        finally:
-            with self._pending_lock:
-                self._pending -= frames
+            outcomes: list[Outcome] = []
+            for item in admission.engine.decode(images, source=source):
+                outcomes.append(item if isinstance(item, ImageRejected) else self.submit([item])[0])
+            return admission, outcomes
+        except BaseException:
+            admission.release()
+            raise
 
     # -- batching ---------------------------------------------------------------------------------
 
@@ -240,6 +299,8 @@ class Pipeline:
             for batch_sink in self.batch_sinks:
                 _isolated(batch_sink, size)
         for frame, measurement in done:
+            if not self.accepts(measurement.source):
+                continue
             for sink in self.sinks:
                 _isolated(sink, measurement)
             for keeper in self.keepers:
@@ -254,6 +315,39 @@ def _offer(keeper: FrameKeeper, engine: Engine[Any], frame: Frame[Any], measurem
             keeper.keep(measurement, decision, engine.thumbnail(frame, keeper.max_side))
     except Exception:
         log.exception("keeper %r failed", keeper)
+
+
+# After a request of this many decoded pixels, freed memory is handed back to the system.
+TRIM_AFTER_PIXELS = 8_000_000
+
+
+def trim_heap() -> None:
+    """``malloc_trim(0)``: glibc keeps freed memory in the heaps of the threads that used it (decode
+    threads, the batcher); after a large upload that is hundreds of MB the process would hold on to."""
+    with contextlib.suppress(OSError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+class Admission:
+    """Room reserved in front of the engine for some frames and their decoded pixels; released once."""
+
+    def __init__(self, pipeline: Pipeline, engine: Engine[Any], frames: int, pixels: int) -> None:
+        self.engine = engine
+        self._pipeline = pipeline
+        self._reserved: tuple[int, int] | None = (frames, pixels)
+        self._lock = threading.Lock()
+
+    def release(self) -> None:
+        with self._lock:
+            reserved, self._reserved = self._reserved, None
+        if reserved is not None:
+            self._pipeline._release(*reserved)
+
+    def __enter__(self) -> Engine[Any]:
+        return self.engine
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
 
 
 def _isolated(sink: Callable[[Any], None], value: object) -> None:

@@ -50,7 +50,3 @@ class Sources:
         if camera_id not in self.fixed:
             for callback in self._on_removed:
                 callback(camera_id)
-
-    def on_removed(self, callback: Callable[[str], None]) -> None:
-        """Also tell ``callback`` of every source id that goes away."""
-        self._on_removed.append(callback)

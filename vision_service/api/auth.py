@@ -33,3 +33,16 @@ async def require_api_key(request: Request) -> None:
     sent = sent or ""
     if not hmac.compare_digest(sent.encode(), expected.get_secret_value().encode()):
         raise ApiError(Reason.UNAUTHORIZED, f"missing or wrong {API_KEY_HEADER} header")
+
+
+async def require_metrics_key(request: Request) -> None:
+    """With ``VISION_METRICS_REQUIRE_KEY``: the key, as ``X-API-Key`` or ``Authorization: Bearer``
+    (what Prometheus' scrape config sends with ``authorization: {credentials: ...}``)."""
+    state: ServiceState = request.app.state.service
+    expected = state.settings.api_key
+    if expected is None or not state.settings.metrics_require_key:
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    sent = token.strip() if scheme.lower() == "bearer" else (await _scheme(request) or "")
+    if not hmac.compare_digest(sent.encode(), expected.get_secret_value().encode()):
+        raise ApiError(Reason.UNAUTHORIZED, f"missing or wrong {API_KEY_HEADER} or Authorization: Bearer header")

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.base import RequestResponseEndpoint
 
 from vision_service import __version__
-from vision_service.api.auth import require_api_key
+from vision_service.api.auth import require_api_key, require_metrics_key
 from vision_service.api.errors import install_error_handlers
 from vision_service.api.routes import cameras, detect, health, metrics, page, session, sources
 from vision_service.api.state import ServiceState
@@ -41,17 +41,20 @@ def build_state(settings: Settings) -> ServiceState:
     evidence = EvidenceKeeper.from_settings(settings, active=conditions.active) if settings.evidence_enabled else None
     if evidence is not None:
         metrics_.registry.register(EvidenceCollector(evidence))
+    # A removed camera's series, drift, history, conditions and selection state go with it
+    # (its evidence frames stay until they age out or are evicted).
+    forget = [metrics_.forget_source, drift.forget, history.forget, conditions.forget]
+    sources = Sources(settings.sources, on_removed=forget + ([evidence.forget] if evidence is not None else []))
     # Sink order matters once: conditions read the history recorded just before them.
     pipeline = Pipeline.from_settings(
         settings,
         sinks=[metrics_.record, drift.record, history.record, conditions.record],
         batch_sinks=[metrics_.batch_size.observe],
         keepers=[evidence] if evidence is not None else [],
+        accepts=sources.__contains__,
     )
-    metrics_.track_queue(lambda: pipeline.pending)
+    metrics_.track_queue(lambda: pipeline.pending, lambda: pipeline.pixels_in_flight)
     metrics_.model_ready.set(0)
-    forget = [history.forget, conditions.forget] + ([evidence.forget] if evidence is not None else [])
-    sources = Sources(settings.sources, on_removed=forget)
     return ServiceState(
         settings=settings,
         pipeline=pipeline,
@@ -108,7 +111,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     app.include_router(page.router)
     app.include_router(health.router)
     if settings.metrics_port is None:
-        app.include_router(metrics.router)
+        app.include_router(metrics.router, dependencies=[Depends(require_metrics_key)])
 
     @app.middleware("http")
     async def time_requests(request: Request, call_next: RequestResponseEndpoint) -> Response:

@@ -35,6 +35,8 @@ class ServiceState:
     history: SignalHistory
     conditions: ConditionMonitor
     evidence: EvidenceKeeper | None  # None with VISION_EVIDENCE_ENABLED=false
+    # Set on the first shutdown signal: /readyz answers 503 while requests are still served.
+    draining: bool = False
 
     def load_model(self) -> None:
         """Load the engine and hand it to the pipeline; on failure keep the service alive and say why."""

@@ -34,15 +34,24 @@ class Upload:
     source: str | None = None
 
 
+@dataclass(frozen=True)
+class BodyTimeouts:
+    """How long a request body may take: the longest pause between two chunks, and the whole body."""
+
+    pause: float = 30.0
+    total: float = 120.0
+
+
 async def read_body(
-    request: Request, limit: int, *, pause_timeout: float = 30.0, error: type[ApiError] = ImageRejected
+    request: Request, limit: int, *, timeouts: BodyTimeouts, error: type[ApiError] = ImageRejected
 ) -> bytes:
     """Read the request body, refusing with ``too_large`` as soon as it passes ``limit`` bytes.
 
-    A client that stops sending for ``pause_timeout`` seconds is refused with ``body_timeout``,
-    so a slow or stalled upload cannot hold a worker forever. Refusals are raised as ``error``:
-    :class:`ImageRejected` for image uploads (counted as rejected images), :class:`ApiError` for
-    other bodies (a camera definition).
+    A client that stops sending for ``timeouts.pause`` seconds, or has not sent the whole body
+    after ``timeouts.total`` seconds however it trickles, is refused with ``body_timeout``: a slow
+    or stalled upload cannot hold a connection and a worker for ever. Refusals are raised as
+    ``error``: :class:`ImageRejected` for image uploads (counted as rejected images),
+    :class:`ApiError` for other bodies (a camera definition).
     """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -50,31 +59,33 @@ async def read_body(
     chunks: list[bytes] = []
     size = 0
     loop = asyncio.get_running_loop()
+    give_up = loop.time() + timeouts.total
     try:
-        # One deadline moved on by every chunk: a pause limit, not a body limit, and far cheaper
-        # than a wait_for (a task) per chunk, which cost more than parsing at high rates.
-        async with asyncio.timeout(pause_timeout) as deadline:
+        # One deadline moved on by every chunk (never past the total), far cheaper than a
+        # wait_for (a task) per chunk, which cost more than parsing at high rates.
+        async with asyncio.timeout(min(timeouts.pause, timeouts.total)) as deadline:
             async for chunk in request.stream():
-                deadline.reschedule(loop.time() + pause_timeout)
+                deadline.reschedule(min(loop.time() + timeouts.pause, give_up))
                 size += len(chunk)
                 if size > limit:
                     raise error(Reason.TOO_LARGE, f"request body passed the limit of {limit} bytes")
                 chunks.append(chunk)
     except TimeoutError:
-        raise error(Reason.BODY_TIMEOUT, f"the request body stalled for more than {pause_timeout:g} s") from None
+        raise error(
+            Reason.BODY_TIMEOUT,
+            f"the request body stalled for more than {timeouts.pause:g} s or took more than {timeouts.total:g} s",
+        ) from None
     return b"".join(chunks)
 
 
-async def read_upload(request: Request, *, image_limit: int, max_images: int, pause_timeout: float = 30.0) -> Upload:
+async def read_upload(request: Request, *, image_limit: int, max_images: int, timeouts: BodyTimeouts) -> Upload:
     """Take the images out of a raw ``image/*`` body or a multipart form."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        body = await read_body(
-            request, image_limit * max_images + MULTIPART_OVERHEAD_BYTES, pause_timeout=pause_timeout
-        )
+        body = await read_body(request, image_limit * max_images + MULTIPART_OVERHEAD_BYTES, timeouts=timeouts)
         return parse_multipart(body, request.headers["content-type"], max_images=max_images)
     if content_type.startswith("image/"):
-        body = await read_body(request, image_limit, pause_timeout=pause_timeout)
+        body = await read_body(request, image_limit, timeouts=timeouts)
         if not body:
             raise ImageRejected(Reason.EMPTY, "the request body is empty")
         return Upload(images=[body])

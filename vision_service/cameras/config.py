@@ -14,6 +14,11 @@ File format (``VISION_CAMERAS_FILE``)::
 
 A bare list of cameras (without the ``cameras:`` key) is accepted too. Validation errors name the
 camera and the field, never the URL (it may hold a password).
+
+A camera of the file that cannot run as written (a local file that is gone, a URL refused by
+validation) does not stop the service: it is loaded as an :class:`InvalidCamera`, listed with its
+error and never opened, and kept as written when the file is rewritten. Only a file that cannot
+be read as a list of cameras with unique, valid ids fails the start.
 """
 
 from __future__ import annotations
@@ -21,13 +26,22 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from vision_service.cameras.url import CameraSource, CameraUrlError, mask_url, parse_source, source_of
+from vision_service.cameras.url import (
+    ANY_LOCAL,
+    CameraSource,
+    CameraUrlError,
+    LocalAccess,
+    mask_url,
+    parse_source,
+    source_of,
+)
 from vision_service.core.config import SOURCE_ID_PATTERN, UPLOAD_SOURCE
 
 MAX_FPS = 30.0
@@ -55,6 +69,11 @@ class Camera(BaseModel):
     fps: float = Field(DEFAULT_FPS, gt=0, le=MAX_FPS, description="Sample rate: frames per second sent to the model.")
     enabled: bool = Field(True, description="Disabled cameras are listed but not read.")
     loop: bool = Field(False, description="Local files only: start over at the end instead of stopping.")
+    tls_verify: bool = Field(
+        True,
+        description="https:// and rtsps:// only: verify the camera's certificate and name against "
+        "VISION_CAMERA_CA_FILE. false only for a camera you trust whose certificate cannot be verified.",
+    )
 
     @field_validator("id")
     @classmethod
@@ -71,9 +90,7 @@ class Camera(BaseModel):
             raise ValueError("url must be a string or a device index")
         try:
             source = parse_source(
-                value,
-                allow_local=bool(context.get("allow_local", False)),
-                base_dir=context.get("base_dir"),
+                value, local=context.get("local", LocalAccess.within(())), base_dir=context.get("base_dir")
             )
         except CameraUrlError as exc:
             raise ValueError(str(exc)) from None
@@ -95,7 +112,14 @@ class Camera(BaseModel):
 
     def public(self) -> dict[str, Any]:
         """The camera as the API shows it: the URL masked."""
-        return {"id": self.id, "url": self.masked_url, "fps": self.fps, "enabled": self.enabled, "loop": self.loop}
+        return {
+            "id": self.id,
+            "url": self.masked_url,
+            "fps": self.fps,
+            "enabled": self.enabled,
+            "loop": self.loop,
+            "tls_verify": self.tls_verify,
+        }
 
     def to_file(self) -> dict[str, Any]:
         """The camera as the YAML file stores it (the real URL: the file is the operator's secret store)."""
@@ -108,6 +132,8 @@ class Camera(BaseModel):
             out["enabled"] = False
         if self.loop:
             out["loop"] = True
+        if not self.tls_verify:
+            out["tls_verify"] = False
         return out
 
     def __repr__(self) -> str:
@@ -126,18 +152,58 @@ def describe_errors(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_camera(data: object, *, allow_local: bool, base_dir: Path | None = None) -> Camera:
-    """Validate one camera definition; raise :class:`CameraConfigError` with a safe message."""
+@dataclass(frozen=True)
+class InvalidCamera:
+    """A camera of the file that cannot run as written: listed with its error, never opened.
+
+    ``written`` is the entry as the file holds it, kept as is when the file is rewritten.
+    """
+
+    id: str
+    written: Mapping[str, Any]
+    error: str
+    enabled: bool = False
+
+    @property
+    def masked_url(self) -> str:
+        return mask_url(str(self.written.get("url", "")))
+
+    def public(self) -> dict[str, Any]:
+        """As the API shows it (see :meth:`Camera.public`): the URL masked, fps as written when it is a number."""
+        fps = self.written.get("fps", DEFAULT_FPS)
+        number = isinstance(fps, (int, float)) and not isinstance(fps, bool)
+        return {
+            "id": self.id,
+            "url": self.masked_url,
+            "fps": float(fps) if number else 0.0,
+            "enabled": False,
+            "loop": bool(self.written.get("loop", False)),
+            "tls_verify": bool(self.written.get("tls_verify", True)),
+        }
+
+    def to_file(self) -> dict[str, Any]:
+        return dict(self.written)
+
+
+def parse_camera(data: object, *, local: LocalAccess, base_dir: Path | None = None) -> Camera:
+    """Validate one camera definition; raise :class:`CameraConfigError` with a safe message.
+
+    ``local``: which local sources it may name (:data:`ANY_LOCAL` for the operator's file).
+    """
     if not isinstance(data, Mapping):
-        raise CameraConfigError("a camera must be an object with id, url, fps, enabled, loop")
+        raise CameraConfigError("a camera must be an object with id, url, fps, enabled, loop, tls_verify")
     try:
-        return Camera.model_validate(dict(data), context={"allow_local": allow_local, "base_dir": base_dir})
+        return Camera.model_validate(dict(data), context={"local": local, "base_dir": base_dir})
     except ValidationError as exc:
         raise CameraConfigError(describe_errors(exc)) from None
 
 
-def load_cameras(path: Path, *, allow_local: bool) -> list[Camera]:
-    """Read and validate the camera file; relative file paths are relative to its folder."""
+def load_cameras(path: Path) -> list[Camera | InvalidCamera]:
+    """Read and validate the operator's camera file; relative file paths are relative to its folder.
+
+    A camera with a valid, unique id that does not validate becomes an :class:`InvalidCamera`;
+    a file that is not a list of such cameras raises :class:`CameraConfigError`.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -159,28 +225,34 @@ def load_cameras(path: Path, *, allow_local: bool) -> list[Camera]:
         data = data.get("cameras") or []
     if not isinstance(data, list):
         raise CameraConfigError(f"camera file {path}: expected a list under 'cameras'")
-    cameras: list[Camera] = []
+    cameras: list[Camera | InvalidCamera] = []
     seen: set[str] = set()
     for index, item in enumerate(data):
         name = item.get("id") if isinstance(item, Mapping) else None
         label = f"camera #{index + 1}" + (f" ({str(name)[:64]!r})" if name is not None else "")
-        try:
-            camera = parse_camera(item, allow_local=allow_local, base_dir=path.resolve().parent)
-        except CameraConfigError as exc:
-            raise CameraConfigError(f"camera file {path}: {label}: {exc}") from None
-        if camera.id in seen:
+        if not isinstance(item, Mapping):
+            raise CameraConfigError(f"camera file {path}: {label}: a camera must be an object with id, url, ...")
+        if not isinstance(name, str) or not SOURCE_ID_PATTERN.match(name) or name == UPLOAD_SOURCE:
+            try:  # the id's own error, from the model's validation
+                parse_camera(item, local=ANY_LOCAL, base_dir=path.resolve().parent)
+            except CameraConfigError as exc:
+                raise CameraConfigError(f"camera file {path}: {label}: {exc}") from None
+        if name in seen:
             raise CameraConfigError(f"camera file {path}: {label}: duplicate id")
-        seen.add(camera.id)
-        cameras.append(camera)
+        seen.add(str(name))
+        try:
+            cameras.append(parse_camera(item, local=ANY_LOCAL, base_dir=path.resolve().parent))
+        except CameraConfigError as exc:
+            cameras.append(InvalidCamera(str(name), dict(item), f"{label}: {exc}"))
     return cameras
 
 
-def dump_cameras(cameras: Iterable[Camera]) -> str:
+def dump_cameras(cameras: Iterable[Camera | InvalidCamera]) -> str:
     header = "# Cameras of vision-service. Rewritten by the service when VISION_CAMERAS_PERSIST is true.\n"
     return header + yaml.safe_dump({"cameras": [c.to_file() for c in cameras]}, sort_keys=False)
 
 
-def save_cameras(path: Path, cameras: Sequence[Camera]) -> None:
+def save_cameras(path: Path, cameras: Sequence[Camera | InvalidCamera]) -> None:
     """Replace ``path`` atomically: write a temporary file beside it, fsync, rename over it.
 
     A reader (or a crash) sees either the old file or the new one, never half of one. The file
@@ -208,3 +280,12 @@ def save_cameras(path: Path, cameras: Sequence[Camera]) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Delete what an interrupted :func:`save_cameras` left beside ``path`` (``.<name>.*.tmp``); return them."""
+    target = path.resolve()
+    stale = sorted(target.parent.glob(f".{target.name}.*.tmp"))
+    for leftover in stale:
+        leftover.unlink(missing_ok=True)
+    return stale

@@ -21,16 +21,27 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vision_service.cameras.config import Camera, CameraConfigError, load_cameras, parse_camera, save_cameras
-from vision_service.cameras.reader import Backoff, CameraReader, LatestFrame, OpenCapture, open_capture
+from vision_service.cameras.config import (
+    Camera,
+    CameraConfigError,
+    InvalidCamera,
+    load_cameras,
+    parse_camera,
+    remove_stale_temporaries,
+    save_cameras,
+)
+from vision_service.cameras.reader import Backoff, CameraReader, LatestFrame
 from vision_service.cameras.scheduler import Feed, Scheduler
 from vision_service.cameras.sharding import Shard, parse_shard
 from vision_service.cameras.snapshot import annotated_jpeg
 from vision_service.cameras.stats import CameraStats, CameraTelemetry, Status
+from vision_service.cameras.stream import StreamPolicy, route_ffmpeg_log
+from vision_service.cameras.url import LocalAccess
 from vision_service.errors import ApiError, Reason
 from vision_service.pipeline import Pipeline
 from vision_service.sources import Sources
@@ -43,10 +54,10 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class _Camera:
-    camera: Camera
+    camera: Camera | InvalidCamera
     stats: CameraStats
     slot: LatestFrame
-    reader: CameraReader | None  # None while disabled
+    reader: CameraReader | None  # None while disabled or invalid
 
     @property
     def feed(self) -> Feed:
@@ -64,12 +75,13 @@ class CameraManager:
         *,
         cameras_file: Path | None = None,
         persist: bool = False,
-        allow_local: bool = True,
+        local_dirs: Sequence[Path] = (),
         max_cameras: int = 16,
         timeout: float = 5.0,
+        max_pixels: int = 40_000_000,
+        ca_file: Path | None = None,
         reconnect_min: float = 0.5,
         reconnect_max: float = 15.0,
-        open_capture: OpenCapture = open_capture,
         shard: Shard | None = None,
         refresh_seconds: float = 10.0,
     ) -> None:
@@ -77,12 +89,13 @@ class CameraManager:
         self.sources = sources
         self.cameras_file = cameras_file
         self.persist = persist
-        self.allow_local = allow_local
+        # Cameras added over the API may read local video files in these folders only.
+        self.api_local = LocalAccess.within(local_dirs)
         self.max_cameras = max_cameras
         self.timeout = timeout
+        self.policy = StreamPolicy(timeout, max_pixels, ca_file or StreamPolicy.default_ca_file())
         self.reconnect_min = reconnect_min
         self.reconnect_max = max(reconnect_max, reconnect_min)
-        self._open_capture = open_capture
         self._cameras: dict[str, _Camera] = {}
         self._feeds: tuple[Feed, ...] = ()
         self._lock = threading.Lock()
@@ -90,7 +103,7 @@ class CameraManager:
         self.shard = shard
         self.refresh_seconds = refresh_seconds
         self.members: frozenset[str] = frozenset()
-        self._configured: list[Camera] = []  # sharded: every camera of the file, owned or not
+        self._configured: list[Camera | InvalidCamera] = []  # sharded: every camera of the file, owned or not
         self._file_stamp: tuple[int, int] | None = None
         self._refresher: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -105,9 +118,11 @@ class CameraManager:
             sources,
             cameras_file=settings.cameras_file,
             persist=settings.cameras_persist,
-            allow_local=settings.allow_local_sources,
+            local_dirs=settings.local_source_dirs,
             max_cameras=settings.max_cameras,
             timeout=settings.camera_timeout_seconds,
+            max_pixels=settings.max_image_pixels,
+            ca_file=settings.camera_ca_file,
             reconnect_min=settings.camera_reconnect_min_seconds,
             reconnect_max=settings.camera_reconnect_max_seconds,
             shard=parse_shard(settings.shard_id or "", settings.shard_peers) if settings.shard_peers else None,
@@ -119,13 +134,18 @@ class CameraManager:
     def start(self) -> None:
         """Read the camera file (if any) and start every enabled camera and the scheduler.
 
-        Raises :class:`CameraConfigError` (a message safe to log) when the file is invalid.
+        Raises :class:`CameraConfigError` (a message safe to log) when the file cannot be read as
+        a list of cameras; a camera that cannot run as written is listed invalid, with its error.
         """
-        cameras: list[Camera] = []
+        route_ffmpeg_log()
+        cameras: list[Camera | InvalidCamera] = []
         if self.cameras_file is not None:
+            if self.persist:
+                for leftover in remove_stale_temporaries(self.cameras_file):
+                    log.warning("removed %s, left by an interrupted write of the camera file", leftover.name)
             if self.cameras_file.exists() or not self.persist:
                 self._file_stamp = self._stamp()
-                cameras = load_cameras(self.cameras_file, allow_local=self.allow_local)
+                cameras = load_cameras(self.cameras_file)
             if self.shard is None and len(cameras) > self.max_cameras:
                 raise CameraConfigError(
                     f"camera file {self.cameras_file}: {len(cameras)} cameras, more than max_cameras={self.max_cameras}"
@@ -172,7 +192,7 @@ class CameraManager:
     def parse(self, data: object) -> Camera:
         """Validate a camera definition from a client; raise ``invalid_camera`` with a safe detail."""
         try:
-            return parse_camera(data, allow_local=self.allow_local)
+            return parse_camera(data, local=self.api_local)
         except CameraConfigError as exc:
             raise ApiError(Reason.INVALID_CAMERA, str(exc)) from None
 
@@ -218,21 +238,25 @@ class CameraManager:
                 log.warning("camera %s: reader still busy after removal; it ends on its own", entry.camera.id)
             log.info("camera %s removed", entry.camera.id)
 
-    def _start(self, camera: Camera) -> _Camera:
+    def _start(self, camera: Camera | InvalidCamera) -> _Camera:
         """Register and start ``camera``; the caller holds the lock."""
-        status = Status.CONNECTING if camera.enabled else Status.DISABLED
-        stats = CameraStats(camera.id, self.telemetry, status=status)
+        if isinstance(camera, InvalidCamera):
+            log.error("camera %s cannot run as written, listed as invalid: %s", camera.id, camera.error)
+            stats = CameraStats(camera.id, self.telemetry, status=Status.INVALID, error=camera.error)
+        else:
+            stats = CameraStats(
+                camera.id, self.telemetry, status=Status.CONNECTING if camera.enabled else Status.DISABLED
+            )
         slot = LatestFrame()
         reader = None
-        if camera.enabled:
+        if isinstance(camera, Camera) and camera.enabled:
             reader = CameraReader(
                 camera,
                 slot=slot,
                 stats=stats,
                 on_frame=self.scheduler.wake,
-                timeout=self.timeout,
+                policy=self.policy,
                 backoff=Backoff(self.reconnect_min, self.reconnect_max),
-                open_capture=self._open_capture,
             )
         entry = _Camera(camera, stats, slot, reader)
         self._cameras[camera.id] = entry
@@ -261,7 +285,7 @@ class CameraManager:
             log.warning("shard members (%s) unreadable, keeping the last list: %s", self.shard.peers, exc)
         if self.cameras_file is not None and (stamp := self._stamp()) != self._file_stamp:
             try:
-                self._configured = load_cameras(self.cameras_file, allow_local=self.allow_local)
+                self._configured = load_cameras(self.cameras_file)
                 self._file_stamp = stamp
                 log.info("camera file %s read: %d camera(s)", self.cameras_file, len(self._configured))
             except (OSError, CameraConfigError) as exc:
@@ -272,7 +296,7 @@ class CameraManager:
             log.error("this replica owns %d cameras, runs the first %d (max_cameras)", len(owned), self.max_cameras)
         self.telemetry.shard_changed(len(self.members), min(len(owned), self.max_cameras))
 
-    def _apply(self, wanted: list[Camera]) -> None:
+    def _apply(self, wanted: list[Camera | InvalidCamera]) -> None:
         """Start the cameras in ``wanted`` not running yet; stop those not wanted or defined differently."""
         stale: list[_Camera] = []
         with self._lock:
@@ -311,7 +335,7 @@ class CameraManager:
             return None
         return st.st_mtime_ns, st.st_size
 
-    def _save(self, cameras: list[Camera]) -> None:
+    def _save(self, cameras: list[Camera | InvalidCamera]) -> None:
         if not self.persist or self.cameras_file is None:
             return
         try:

@@ -1,57 +1,38 @@
-"""One capture thread per camera: read the stream, keep only the latest sampled frame, reconnect.
+"""One reader thread per camera: read the stream, keep only the latest sampled frame, reconnect.
 
-The reader decodes every frame the source sends (``grab``) so the stream never backs up, but
-converts to BGR (``retrieve``) only the frames due at the camera's sample rate, and puts each into
-a one-frame slot. A sampled frame the scheduler has not taken yet is replaced by the next one and
-counted ``dropped``: nothing queues without bound.
+The reader decodes every frame the source sends so the stream never backs up, but converts to
+BGR only the frames due at the camera's sample rate, and puts each into a one-frame slot. A
+sampled frame the scheduler has not taken yet is replaced by the next one and counted
+``dropped``: nothing queues without bound. A frame larger than the pixel limit is counted
+``failed`` and never converted, and a stream that announces such frames is not read at all.
 
-A failed read never produces a frame: on a failure (error, end of stream, or a stall) the capture
-is released, the slot is emptied and the reader waits a capped exponential backoff with jitter
-before opening a new capture; OpenCV's FFmpeg capture does not recover once its server is gone.
-OpenCV returns a few held-back frames with ``True`` after a read timeout, so a ``grab`` that took
-the whole read timeout counts as a stall too, and its frame is discarded.
+A failed read never produces a frame: on a failure (an error, the end of a live stream, a read
+that timed out) the stream is closed, the slot is emptied and the reader waits a capped
+exponential backoff with jitter before opening a new one.
 
-Backend: OpenCV's FFmpeg backend (``cv2.CAP_FFMPEG``) with open and read timeouts. PyAV would
-give finer control, but it is not a dependency, and OpenCV already ships FFmpeg with RTSP, HTTP
-and file demuxers and bounded timeouts.
+Opening, options and FFmpeg's log are :mod:`vision_service.cameras.stream`'s (FFmpeg through PyAV).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
-import cv2
 import numpy as np
 
 from vision_service.cameras.config import Camera
 from vision_service.cameras.stats import DROPPED, FAILED, CameraStats, Status
-from vision_service.cameras.url import CameraSource, redact
+from vision_service.cameras.stream import SECRETS, StreamPolicy, frame_pixels_ok, open_stream
+from vision_service.cameras.url import redact
 
 log = logging.getLogger(__name__)
 
-# FFmpeg options for every capture, unless the operator set their own. OpenCV's default is
-# rtsp_flags=prefer_tcp (TCP, then UDP), which setting this variable replaces, so it is restated;
-# a 1 s analyzeduration opens a stream in ~1 s instead of ~3 s of probing.
-FFMPEG_CAPTURE_OPTIONS = "rtsp_flags;prefer_tcp|analyzeduration;1000000"
-os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", FFMPEG_CAPTURE_OPTIONS)
-# OpenCV serialises every FFmpeg open in the process behind one lock (opencv/opencv#20114), so a
-# camera whose server accepts and never answers holds up every other camera's connect, reconnect
-# and file restart for its whole open timeout, attempt after attempt. FFmpeg built with threads
-# (OpenCV's wheels' is) opens separate captures safely in parallel; OpenCV >= 4.8 drops its lock
-# when told so (opencv/opencv#23601), and then logs one warning per open saying it did.
-os.environ.setdefault("OPENCV_FFMPEG_IS_THREAD_SAFE", "1")
-
-# A grab that took this fraction of the read timeout returned a held-back frame after a stall.
-STALL_FRACTION = 0.9
 # Recordings play in real time at their own rate; this one when the container does not say.
 DEFAULT_FILE_FPS = 25.0
-
-OpenCapture = Callable[[CameraSource, float], "cv2.VideoCapture | None"]
 
 
 class LatestFrame:
@@ -100,38 +81,6 @@ class Backoff:
         self.attempt = 0
 
 
-def open_capture(source: CameraSource, timeout: float) -> cv2.VideoCapture | None:
-    """Open ``source`` with OpenCV's FFmpeg backend, bounded by ``timeout`` to open and per read."""
-    if source.kind == "device":
-        capture = cv2.VideoCapture(int(source.target))
-    else:
-        ms = max(1, int(timeout * 1000))
-        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
-        capture = cv2.VideoCapture(str(source.target), cv2.CAP_FFMPEG, params)
-    if capture.isOpened():
-        return capture
-    capture.release()
-    return None
-
-
-def as_bgr(pixels: np.ndarray | None) -> np.ndarray | None:
-    """A decoded frame as contiguous 3-channel uint8 BGR, or None when it is not an image."""
-    if pixels is None or pixels.size == 0 or pixels.dtype != np.uint8:
-        return None
-    if pixels.ndim == 2:
-        return cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
-    if pixels.ndim != 3:
-        return None
-    channels = pixels.shape[2]
-    if channels == 3:
-        return np.ascontiguousarray(pixels)
-    if channels == 4:
-        return cv2.cvtColor(pixels, cv2.COLOR_BGRA2BGR)
-    if channels == 1:
-        return cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
-    return None
-
-
 class CameraReader:
     """Reads one camera on its own thread into ``slot``; reports to ``stats``; wakes ``on_frame``."""
 
@@ -142,18 +91,16 @@ class CameraReader:
         slot: LatestFrame,
         stats: CameraStats,
         on_frame: Callable[[], None],
-        timeout: float,
+        policy: StreamPolicy,
         backoff: Backoff,
-        open_capture: OpenCapture = open_capture,
     ) -> None:
         self.camera = camera
         self.source = camera.source()
         self.slot = slot
         self.stats = stats
-        self.timeout = timeout
+        self.policy = policy
         self.backoff = backoff
         self._on_frame = on_frame
-        self._open_capture = open_capture
         self._stop = threading.Event()
         self._error: str | None = None
         self._thread = threading.Thread(target=self._run, name=f"camera-{camera.id}", daemon=True)
@@ -171,10 +118,12 @@ class CameraReader:
         return not self._thread.is_alive()
 
     def _run(self) -> None:
+        SECRETS.add(self.camera.id, self.camera.url)  # masked wherever FFmpeg repeats them
         try:
             self._loop()
         finally:
             self._discard_pending()
+            SECRETS.remove(self.camera.id)
 
     def _loop(self) -> None:
         reconnecting = False
@@ -214,56 +163,52 @@ class CameraReader:
                 return
 
     def _connect_and_read(self) -> tuple[str, bool]:
-        """Open a new capture and read until it fails or ends: ('failed' | 'ended' | 'stopped', delivered)."""
+        """Open a new stream and read until it fails or ends: ('failed' | 'ended' | 'stopped', delivered)."""
         self._error = None
         try:
-            capture = self._open_capture(self.source, self.timeout)
-        except Exception as exc:  # cv2.error and friends: report, never crash the thread
-            self._error = f"could not open: {type(exc).__name__}: {redact(str(exc), self.camera.url)}"
-            return "failed", False
-        if capture is None:
-            what = {"file": "the video file", "device": "the device"}.get(self.source.kind, "the stream")
-            self._error = f"could not open {what}"
+            container = open_stream(self.source, self.policy, tls_verify=self.camera.tls_verify)
+        except Exception as exc:  # av.FFmpegError and OSError: report, never crash the thread
+            self._error = f"could not open the stream: {self._describe(exc)}"
             return "failed", False
         try:
-            return self._read(capture)
+            return self._read(container)
         except Exception as exc:
             self.stats.count(FAILED)
-            self._error = f"read error: {type(exc).__name__}: {redact(str(exc), self.camera.url)}"
+            self._error = f"read error: {self._describe(exc)}"
             return "failed", False  # do not reset the backoff: this may repeat at every connect
         finally:
-            capture.release()
+            container.close()
 
-    def _read(self, capture: cv2.VideoCapture) -> tuple[str, bool]:
-        is_file = self.source.kind == "file"
-        pace = 0.0
-        # Play recordings (a local file, or a video over HTTP with a frame count) in real time at
-        # their own rate; live streams (RTSP, MJPEG, devices) are paced by their source.
-        if is_file or (self.source.kind == "network" and capture.get(cv2.CAP_PROP_FRAME_COUNT) > 0):
-            native = capture.get(cv2.CAP_PROP_FPS)
-            pace = 1.0 / (native if 1.0 <= native <= 240.0 else DEFAULT_FILE_FPS)
+    def _describe(self, exc: Exception) -> str:
+        """A short cause without the URL or file name FFmpeg's messages carry; credentials masked all the same."""
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        if "exit requested" in str(reason).lower():  # PyAV's interrupt: the open or read timeout
+            reason = f"no answer within {self.policy.timeout:g} s"
+        return redact(str(reason), self.camera.url)
+
+    def _read(self, container: Any) -> tuple[str, bool]:
+        if not container.streams.video:
+            self.stats.count(FAILED)
+            self._error = "the stream has no video"
+            return "failed", False
+        stream = container.streams.video[0]
+        too_large = frame_pixels_ok(stream.codec_context.width, stream.codec_context.height, self.policy)
+        if too_large:  # refused from the codec parameters, before a single frame is decoded
+            self.stats.count(FAILED)
+            self._error = too_large
+            return "failed", False
+        pace = self._playback_period(stream)
         period = 1.0 / self.camera.fps
-        next_sample = next_grab = time.monotonic()
+        next_sample = next_frame = time.monotonic()
         delivered = False
-        while not self._stop.is_set():
+        for frame in container.decode(stream):
+            if self._stop.is_set():
+                return "stopped", delivered
             if pace:
-                delay = next_grab - time.monotonic()
+                delay = next_frame - time.monotonic()
                 if delay > 0 and self._stop.wait(delay):
-                    break
-                next_grab = max(next_grab + pace, time.monotonic() - pace)
-            started = time.monotonic()
-            ok = capture.grab()
-            took = time.monotonic() - started
-            if not ok:
-                if is_file and delivered:
-                    return "ended", True
-                self.stats.count(FAILED)
-                self._error = "the stream stopped delivering frames"
-                return "failed", delivered
-            if self.source.kind == "network" and took >= STALL_FRACTION * self.timeout:
-                self.stats.count(FAILED)
-                self._error = f"stalled: no frame for {took:.1f} s"
-                return "failed", delivered
+                    return "stopped", delivered
+                next_frame = max(next_frame + pace, time.monotonic() - pace)
             if not delivered:
                 delivered = True
                 self.stats.set_status(Status.UP)
@@ -272,19 +217,30 @@ class CameraReader:
             now = time.monotonic()
             if now < next_sample:
                 continue
-            ok, pixels = capture.retrieve()
-            frame = as_bgr(pixels) if ok else None
-            if frame is None:
+            next_sample = max(next_sample + period, now)
+            too_large = frame_pixels_ok(frame.width, frame.height, self.policy)
+            if too_large:  # the stream changed resolution: count it, never convert it
                 self.stats.count(FAILED)
-                self._error = "could not decode a frame"
-                return "failed", delivered
-            if self.slot.put(frame):
+                self._error = too_large
+                continue
+            if self.slot.put(frame.to_ndarray(format="bgr24")):
                 self.stats.count(DROPPED)
             self._on_frame()
-            next_sample += period
-            if next_sample < now:
-                next_sample = now + period
-        return "stopped", delivered
+        if self._stop.is_set():
+            return "stopped", delivered
+        if self.source.kind == "file" and delivered:
+            return "ended", True
+        self.stats.count(FAILED)
+        self._error = "the stream stopped delivering frames"
+        return "failed", delivered
+
+    def _playback_period(self, stream: Any) -> float:
+        """Seconds per frame for recordings (a local file, or a video over HTTP with a frame count),
+        played in real time at their own rate; 0 for live streams (RTSP, MJPEG, devices), paced by their source."""
+        if self.source.kind != "file" and not (self.source.kind == "network" and stream.frames > 0):
+            return 0.0
+        rate = float(stream.average_rate or 0)
+        return 1.0 / (rate if 1.0 <= rate <= 240.0 else DEFAULT_FILE_FPS)
 
     def _discard_pending(self) -> None:
         """A sampled frame nobody took before the stream failed or stopped is dropped, not kept."""

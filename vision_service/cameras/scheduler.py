@@ -114,9 +114,10 @@ class Scheduler:
             admitted = []
             for feed, pixels in picked:
                 try:
-                    engine = admitted_stack.enter_context(self.pipeline.admit(1))
+                    engine = admitted_stack.enter_context(self.pipeline.admit(1, pixels.shape[0] * pixels.shape[1]))
                 except ImageRejected:
-                    # Overloaded (uploads fill the queue) or the model is not loaded yet: drop, do not wait.
+                    # Overloaded (uploads fill the queue or the pixel budget), or the model is not loaded yet:
+                    # drop, do not wait.
                     feed.stats.count(DROPPED)
                     continue
                 admitted.append((feed, pixels, engine.from_host(pixels, source=feed.camera_id)))

@@ -52,19 +52,22 @@ class Status(StrEnum):
     RECONNECTING = "reconnecting"  # the stream failed; waiting to reopen, or reopening
     ENDED = "ended"  # a local file reached its end (loop: false)
     DISABLED = "disabled"  # configured with enabled: false
+    INVALID = "invalid"  # the camera file's entry cannot run as written (see ``error``)
     STOPPED = "stopped"  # removed or the service is shutting down
 
 
 class CameraStats:
     """Thread-safe state of one camera, forwarded to telemetry until closed."""
 
-    def __init__(self, camera: str, telemetry: CameraTelemetry, *, status: Status = Status.CONNECTING) -> None:
+    def __init__(
+        self, camera: str, telemetry: CameraTelemetry, *, status: Status = Status.CONNECTING, error: str | None = None
+    ) -> None:
         self.camera = camera
         self._telemetry = telemetry
         self._lock = threading.Lock()
         self._closed = False
         self.status = status
-        self.error: str | None = None
+        self.error = error
         self.counts = dict.fromkeys(OUTCOMES, 0)
         self.reconnects = 0
         self.last_frame_at: float | None = None  # wall time of the last frame read from the camera

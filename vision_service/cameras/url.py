@@ -6,18 +6,24 @@ Accepted forms:
 * a local video file: an absolute path, a path relative to a base folder, or ``file:///abs/path``;
 * a device index such as ``0`` (``/dev/video0``).
 
-Local files and devices are accepted only when ``allow_local`` is true. Every other scheme
-(``udp:``, ``concat:``, ``subfile:``, ``data:`` ...) is refused: FFmpeg would happily read local
-files or open sockets through them.
+Who may name a local source is a :class:`LocalAccess`: the operator's camera file may name any
+local file or device (:data:`ANY_LOCAL`); a camera added over the API may name only video files
+inside the folders the operator listed (``VISION_LOCAL_SOURCE_DIRS``), checked after symlinks
+and ``..`` are resolved, and no device. Every other scheme (``udp:``, ``concat:``, ``subfile:``,
+``data:`` ...) is refused: FFmpeg would happily read local files or open sockets through them.
+A URL must be text that both a YAML file and a JSON answer can hold (valid UTF-8, no control
+characters).
 
 Credentials never leave this module in clear: :func:`mask_url` shows ``rtsp://user:***@host/...``
 and hides secret-looking query values; :func:`redact` scrubs a URL's secrets out of any text
-(an exception message, a log line). Error messages raised here never contain the URL itself.
+(an exception message, a log line). Error messages raised here never contain the URL itself,
+nor, for API cameras, a resolved path or whether a file outside the allowed folders exists.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -60,6 +66,25 @@ class CameraUrlError(ValueError):
 
 
 @dataclass(frozen=True)
+class LocalAccess:
+    """Which local sources a camera definition may name.
+
+    ``folders is None``: any local file or device (the operator's own camera file); otherwise
+    only video files inside one of ``folders`` (cameras added over the API), and no device.
+    """
+
+    folders: tuple[Path, ...] | None
+
+    @classmethod
+    def within(cls, folders: Sequence[Path]) -> LocalAccess:
+        return cls(tuple(Path(folder).resolve() for folder in folders))
+
+
+#: The operator's camera file: any local file or device.
+ANY_LOCAL = LocalAccess(None)
+
+
+@dataclass(frozen=True)
 class CameraSource:
     """What a camera URL means: its kind, the canonical text to store, and what to give OpenCV."""
 
@@ -72,7 +97,7 @@ class CameraSource:
         return self.kind != "network"
 
 
-def parse_source(url: str | int, *, allow_local: bool, base_dir: Path | None = None) -> CameraSource:
+def parse_source(url: str | int, *, local: LocalAccess, base_dir: Path | None = None) -> CameraSource:
     """Check ``url`` and say what it is; raise :class:`CameraUrlError` when it is not acceptable."""
     if isinstance(url, bool):
         raise CameraUrlError("url must be a string or a device index")
@@ -86,22 +111,27 @@ def parse_source(url: str | int, *, allow_local: bool, base_dir: Path | None = N
         raise CameraUrlError(f"url is longer than {MAX_URL_LENGTH} characters")
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
         raise CameraUrlError("url contains whitespace or control characters")
+    try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no YAML file or JSON answer could hold it
+        raise CameraUrlError("url is not valid Unicode text") from None
 
     if url.isdigit():
         index = int(url)
         if index > MAX_DEVICE_INDEX:
             raise CameraUrlError(f"device index must be between 0 and {MAX_DEVICE_INDEX}")
-        _require_local(allow_local, "device indices")
+        if local.folders is not None:
+            raise CameraUrlError("device indices are allowed only in the operator's camera file")
         return CameraSource("device", str(index), index)
 
     scheme_match = _SCHEME_PREFIX.match(url)
     if scheme_match is None:
-        return _file_source(Path(url), allow_local=allow_local, base_dir=base_dir)
+        return _file_source(url, Path(url), local=local, base_dir=base_dir)
     scheme = scheme_match.group(1).lower()
     if scheme == "file":
         if not url.lower().startswith("file:///"):
             raise CameraUrlError("file URLs must be absolute: file:///path/to/video.mp4")
-        return _file_source(Path(unquote(url[len("file://") :])), allow_local=allow_local, base_dir=None)
+        return _file_source(url, Path(unquote(url[len("file://") :])), local=local, base_dir=None)
     if scheme not in NETWORK_SCHEMES:
         allowed = ", ".join(f"{s}://" for s in NETWORK_SCHEMES)
         raise CameraUrlError(f"unsupported scheme {scheme[:16]!r}; use {allowed}, a local video file or a device index")
@@ -117,19 +147,25 @@ def source_of(url: str) -> CameraSource:
     return CameraSource("file", url, url)
 
 
-def _require_local(allow_local: bool, what: str) -> None:
-    if not allow_local:
-        raise CameraUrlError(f"{what} are not allowed here (VISION_ALLOW_LOCAL_SOURCES is false)")
-
-
-def _file_source(path: Path, *, allow_local: bool, base_dir: Path | None) -> CameraSource:
-    _require_local(allow_local, "local files")
+def _file_source(written: str, path: Path, *, local: LocalAccess, base_dir: Path | None) -> CameraSource:
+    """A local video file the ``local`` access allows, as an absolute path with symlinks resolved."""
+    if local.folders is not None and not local.folders:
+        raise CameraUrlError(
+            "local files are not allowed for cameras added over the API "
+            "(VISION_LOCAL_SOURCE_DIRS lists the folders that are)"
+        )
     if not path.is_absolute():
         path = (base_dir or Path.cwd()) / path
     path = path.resolve()
-    if not path.is_file():
-        # A local path is the operator's own, not a secret; name it so the mistake is obvious.
-        raise CameraUrlError(f"no such video file: {path}")
+    if local.folders is not None:
+        # Checked before the file is looked at: outside the folders, existence is never told.
+        if not any(path.is_relative_to(folder) for folder in local.folders):
+            raise CameraUrlError("local files must be inside the folders of VISION_LOCAL_SOURCE_DIRS")
+        if not path.is_file():
+            raise CameraUrlError("no such video file in the folders of VISION_LOCAL_SOURCE_DIRS")
+    elif not path.is_file():
+        # The operator's own file: name the path as written there, so the mistake is obvious.
+        raise CameraUrlError(f"no such video file: {written[:256]}")
     return CameraSource("file", str(path), str(path))
 
 

@@ -31,7 +31,23 @@ class Settings(BaseSettings):
     image_size: int = Field(640, ge=32, le=4096, description="Inference size (longer side), pixels.")
     analysis_size: int = Field(640, ge=32, le=4096, description="Quality analysis size (longer side).")
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Largest accepted image, bytes.")
-    max_image_pixels: int = Field(40_000_000, ge=1, description="Largest accepted width x height.")
+    max_image_pixels: int = Field(
+        40_000_000,
+        ge=1,
+        description="Largest width x height of an upload (from its header) or of a camera frame.",
+    )
+    max_request_pixels: int = Field(
+        48_000_000, ge=1, description="Most pixels of all images of one request together, from their headers (413)."
+    )
+    max_pixels_in_flight: int = Field(
+        64_000_000,
+        ge=1,
+        description="Most decoded pixels the whole process may hold for admitted frames (uploads and cameras); "
+        "a request that would pass it is refused at once (503 pixel_budget_full), a camera frame dropped.",
+    )
+    max_jpeg_scans: int = Field(
+        64, ge=1, le=10_000, description="Most scans a (progressive) JPEG may have; each one costs a decoding pass."
+    )
     max_batch_images: int = Field(32, ge=1, le=1024, description="Most images in one batch request.")
     max_pending_frames: int = Field(
         32, ge=1, description="Frames that may wait for the detector; beyond this, 503 + Retry-After."
@@ -61,8 +77,20 @@ class Settings(BaseSettings):
     cameras_persist: bool = Field(
         False, description="Write camera changes made over the API back to cameras_file (atomic rewrite)."
     )
-    allow_local_sources: bool = Field(
-        True, description="Allow local video files and device indices as camera URLs (else network URLs only)."
+    cameras_api: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Adding and removing cameras over /v1/cameras: auto = only with VISION_API_KEY set; "
+        "on = also without a key (anyone who reaches the port can make the service open URLs); off = never.",
+    )
+    local_source_dirs: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Folders (comma-separated) whose video files cameras added over the API may read; none by "
+        "default. The camera file (VISION_CAMERAS_FILE) may name any local file or device.",
+    )
+    camera_ca_file: Path | None = Field(
+        None,
+        description="CA bundle (PEM) that https:// and rtsps:// camera certificates are verified against "
+        "(default: the system's bundle). A camera may opt out with tls_verify: false.",
     )
     max_cameras: int = Field(16, ge=0, le=256, description="Most cameras, from the file and the API together.")
     camera_timeout_seconds: float = Field(
@@ -134,9 +162,37 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(
         30.0, gt=0, description="Longest pause while a request body streams in before it is refused (408)."
     )
+    body_deadline_seconds: float = Field(
+        120.0, gt=0, description="Longest time a whole request body may take to arrive, however it trickles (408)."
+    )
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="Longest time a connection may take to send a request's headers before it is closed."
+    )
+    max_header_bytes: int = Field(
+        64 * 1024, ge=4096, description="Largest request line plus headers; beyond it the connection gets 431."
+    )
+    max_connections: int = Field(
+        512, ge=8, description="Most open connections and requests at once; beyond it new ones get 503."
+    )
+    shutdown_drain_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="On SIGTERM, how long /readyz answers 503 while the service still serves, so load "
+        "balancers stop sending before it stops listening.",
+    )
+    shutdown_timeout_seconds: float = Field(
+        30.0, gt=0, description="Longest wait for requests in flight after the service stops listening."
+    )
+    metrics_require_key: bool = Field(
+        False,
+        description="With VISION_API_KEY set, also require it for /metrics (X-API-Key or Authorization: Bearer). "
+        "Off by default: /metrics holds numbers and ids, no images or URLs, and Prometheus usually scrapes from "
+        "inside the trust boundary.",
+    )
+    api_docs: bool = Field(True, description="Serve /docs and /openapi.json (they describe the API, no data).")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
-    @field_validator("sources", mode="before")
+    @field_validator("sources", "local_source_dirs", mode="before")
     @classmethod
     def _split_sources(cls, value: object) -> object:
         if isinstance(value, str):
@@ -167,4 +223,9 @@ class Settings(BaseSettings):
             raise ValueError("VISION_SHARD_ID (this replica's member id) is required with VISION_SHARD_PEERS")
         if self.shard_peers is not None and self.cameras_persist:
             raise ValueError("VISION_CAMERAS_PERSIST cannot be used with sharding: replicas share one camera file")
+        if self.metrics_require_key and self.metrics_port is not None:
+            raise ValueError(
+                "VISION_METRICS_REQUIRE_KEY protects /metrics on the API port; the separate VISION_METRICS_PORT "
+                "cannot check a key (restrict who reaches that port instead)"
+            )
         return self

@@ -28,6 +28,8 @@ from vision_service.measurement import Measurement
 log = logging.getLogger(__name__)
 
 TESTS: tuple[str, ...] = ("psi", "ks")
+# How a learned baseline's origin begins (a built one names its files instead).
+LEARNED_ORIGIN = "learned from the first"
 # A signal is scored only when both the baseline and the window hold at least this many values
 # of it (matters for `confidence`, which has none in frames without detections).
 MIN_VALUES = 20
@@ -142,13 +144,32 @@ class DriftTracker:
     def _learn(self, source: str, frames: list[FrameSignals]) -> None:
         try:
             baseline = Baseline.from_frames(
-                source, frames, origin=f"learned from the first {len(frames)} frames", settings=self.settings_info
+                source, frames, origin=f"{LEARNED_ORIGIN} {len(frames)} frames", settings=self.settings_info
             )
         except ValueError as exc:  # never fail the request that completed the buffer
             log.error("could not learn the baseline of source %s: %s", source, exc)
             return
         self.set_baseline(baseline, save=True)
         log.info("learned the baseline of source %s from %d frames", source, len(frames))
+
+    def forget(self, source: str) -> None:
+        """A source is gone (a removed camera): drop its window, and the baseline it learned (memory and disk).
+
+        A baseline built by the operator (``vision-service baseline build``) stays: it was made for
+        that id on purpose. A learned one described that camera's scene, not the next one's.
+        """
+        with self._lock:
+            self._windows.pop(source, None)
+            self._learning.pop(source, None)
+            self._learned.discard(source)
+            self._cache.pop(source, None)
+            baseline = self._baselines.get(source)
+            learned = baseline is not None and baseline.origin.startswith(LEARNED_ORIGIN)
+            if learned:
+                del self._baselines[source]
+        if learned and self.baseline_dir is not None:
+            baseline_path(self.baseline_dir, source).unlink(missing_ok=True)
+            log.info("removed the learned baseline of source %s", source)
 
     # ------------------------------------------------------------ baselines
 

@@ -17,7 +17,7 @@ succeeded, by the pipeline and its sinks (``vision_service/pipeline.py``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -32,10 +32,12 @@ P = TypeVar("P")
 
 @dataclass(frozen=True)
 class DecodeLimits:
-    """What an image may cost before its pixels are decoded: bytes, and width x height from its header."""
+    """What an image may cost, checked before its pixels are decoded: bytes, width x height from its
+    header, and for a JPEG its scans (each one a decoding pass over the whole image)."""
 
     max_bytes: int
     max_pixels: int
+    max_scans: int = 64
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,12 @@ class Engine(Protocol[P]):
     model: ModelInfo
     names: dict[int, str]  # the model's class names by class id
 
-    def decode(self, images: Sequence[bytes], *, source: str) -> list[Frame[P] | ImageRejected]:
-        """One frame per image, or the :class:`ImageRejected` naming why that image was refused."""
+    def decode(self, images: Sequence[bytes], *, source: str) -> Iterator[Frame[P] | ImageRejected]:
+        """One frame per image, in order, or the :class:`ImageRejected` naming why that image was refused.
+
+        Lazy where the engine can be: the host engine decodes an image when the next one is asked
+        for, so a caller can hand each frame on (and let it go) before the next is decoded.
+        """
         ...
 
     def from_host(self, bgr: np.ndarray, *, source: str) -> Frame[P]:

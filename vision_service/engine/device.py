@@ -33,7 +33,7 @@ are not handled here either.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -50,6 +50,7 @@ from vision_service.engine import (
     thumbnail_size,
 )
 from vision_service.engine.decode import MIN_SIDE, decode_each
+from vision_service.engine.jpeg import read_jpeg_header
 from vision_service.errors import ImageRejected
 from vision_service.measurement import Detection, StageTimes
 
@@ -62,10 +63,6 @@ PAD_VALUE = 114
 MAX_DETECTIONS = 300
 #: Ultralytics' cap of candidate boxes per image fed to NMS (the highest scores are kept).
 MAX_NMS_CANDIDATES = 30000
-_JPEG_MAGIC = b"\xff\xd8\xff"
-_JPEG_END = b"\xff\xd9"
-# Some encoders pad a few bytes after the end-of-image marker; more than this goes to the CPU decoder.
-_JPEG_TAIL_SLACK = 32
 
 # Letterboxed geometry of one frame: (new_h, new_w, top, bottom, left, right) in pixels.
 Geometry = tuple[int, int, int, int, int, int]
@@ -140,32 +137,33 @@ class DeviceEngine:
         pixels = host.to(self.device, non_blocking=True).permute(2, 0, 1).flip(0)
         return Frame(pixels, int(bgr.shape[1]), int(bgr.shape[0]), source, decode_seconds)
 
-    def decode(self, images: Sequence[bytes], *, source: str) -> list[Frame[torch.Tensor] | ImageRejected]:
-        """Image bytes -> frames on the device, or the :class:`ImageRejected` naming each bad image.
+    def decode(self, images: Sequence[bytes], *, source: str) -> Iterator[Frame[torch.Tensor] | ImageRejected]:
+        """Image bytes -> frames on the device, in order, or the :class:`ImageRejected` naming each bad image.
 
         JPEGs that pass :func:`device_decodable` are decoded together in one batched
-        ``decode_jpeg`` call on the device (its time split evenly over them); everything else goes
-        through the strict CPU decoder (:func:`vision_service.engine.decode.decode_image`) and is
-        uploaded. One bad image yields its own error and never fails the others.
+        ``decode_jpeg`` call on the device (its time split evenly over them), at the first frame
+        asked for; everything else goes through the strict CPU decoder
+        (:func:`vision_service.engine.decode.decode_image`) when its turn comes, and is uploaded.
+        One bad image yields its own error and never fails the others.
         """
-        out: list[Frame[torch.Tensor] | ImageRejected | None] = [None] * len(images)
         jpegs = [i for i, blob in enumerate(images) if device_decodable(blob, self.options.limits)]
+        on_device: dict[int, Frame[torch.Tensor]] = {}
         if jpegs:
             started = time.perf_counter()
             decoded = self._decode_jpegs([images[i] for i in jpegs])
             each = (time.perf_counter() - started) / len(jpegs)
             for index, pixels in zip(jpegs, decoded, strict=True):
                 if pixels is not None:
-                    out[index] = Frame(pixels, int(pixels.shape[2]), int(pixels.shape[1]), source, each)
-        rest = [i for i, item in enumerate(out) if item is None]
-        on_host = decode_each(
-            [images[i] for i in rest],
-            self.options.limits,
-            lambda bgr, seconds: self.from_host(bgr, source=source, decode_seconds=seconds),
-        )
-        for index, item in zip(rest, on_host, strict=True):
-            out[index] = item
-        return [item for item in out if item is not None]
+                    on_device[index] = Frame(pixels, int(pixels.shape[2]), int(pixels.shape[1]), source, each)
+        for index, blob in enumerate(images):
+            if index in on_device:
+                yield on_device.pop(index)
+                continue
+            yield from decode_each(
+                [blob],
+                self.options.limits,
+                lambda bgr, seconds: self.from_host(bgr, source=source, decode_seconds=seconds),
+            )
 
     def _decode_jpegs(self, blobs: list[bytes]) -> list[torch.Tensor | None]:
         """One batched ``decode_jpeg`` on the device; all None when one JPEG fails the whole call.
@@ -364,24 +362,22 @@ class DeviceEngine:
 
 
 def device_decodable(blob: bytes, limits: DecodeLimits) -> bool:
-    """True for a JPEG that is safe to hand to ``decode_jpeg`` on the device.
+    """True for a JPEG that is safe to hand to ``decode_jpeg`` on the device, read from its markers alone.
 
-    That is: within the byte limit, a complete file (the end-of-image marker ``FF D9`` is present,
-    so a truncated upload is refused by the strict CPU decoder instead of being decoded, possibly
-    into grey rows, by nvJPEG), a header within the pixel limit and the minimum side, grey or RGB
-    (not CMYK), and no EXIF turn to apply (nvJPEG ignores EXIF). Reads only the header.
+    That is: within the byte limit, a complete file (it ends with the end-of-image marker, so a
+    truncated upload is refused by the strict CPU decoder instead of being decoded, possibly into
+    grey rows, by nvJPEG), within the pixel, scan and minimum-side limits, grey or colour (not
+    CMYK), and no EXIF turn to apply (nvJPEG ignores EXIF). See :mod:`vision_service.engine.jpeg`.
     """
-    import io
-
-    from PIL import Image
-
-    if blob[:3] != _JPEG_MAGIC or len(blob) > limits.max_bytes or _JPEG_END not in blob[-_JPEG_TAIL_SLACK:]:
+    if len(blob) > limits.max_bytes:
         return False
-    try:
-        with Image.open(io.BytesIO(blob)) as image:
-            width, height = image.size
-            upright = image.getexif().get(0x0112, 1) == 1
-            gray_or_rgb = image.mode in ("L", "RGB")
-    except Exception:
-        return False
-    return upright and gray_or_rgb and min(width, height) >= MIN_SIDE and width * height <= limits.max_pixels
+    header = read_jpeg_header(blob)
+    return (
+        header is not None
+        and header.complete
+        and header.components in (1, 3)
+        and header.orientation == 1
+        and header.scans <= limits.max_scans
+        and min(header.width, header.height) >= MIN_SIDE
+        and header.width * header.height <= limits.max_pixels
+    )

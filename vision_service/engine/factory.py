@@ -103,7 +103,7 @@ def load_engine(settings: Settings) -> Engine[Any]:
 
 def _choose(yolo: Any, info: ModelInfo, settings: Settings) -> HostEngine | DeviceEngine:
     options = EngineOptions(
-        limits=DecodeLimits(settings.max_upload_bytes, settings.max_image_pixels),
+        limits=DecodeLimits(settings.max_upload_bytes, settings.max_image_pixels, settings.max_jpeg_scans),
         image_size=settings.image_size,
         confidence=settings.confidence,
         iou=settings.iou,

@@ -8,7 +8,7 @@ Ultralytics letterboxes on the CPU and copies each frame to the GPU.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import cv2
@@ -31,7 +31,7 @@ class HostEngine:
         self.half = model.device.startswith("cuda")
         self.names = {int(k): str(v) for k, v in yolo.names.items()}
 
-    def decode(self, images: Sequence[bytes], *, source: str) -> list[Frame[np.ndarray] | ImageRejected]:
+    def decode(self, images: Sequence[bytes], *, source: str) -> Iterator[Frame[np.ndarray] | ImageRejected]:
         return decode_each(
             images, self.options.limits, lambda bgr, seconds: self.from_host(bgr, source=source, decode_seconds=seconds)
         )

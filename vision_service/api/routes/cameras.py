@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from vision_service.api.schemas import ErrorResponse, json_response
 from vision_service.api.state import State
-from vision_service.api.upload import read_body
+from vision_service.api.upload import BodyTimeouts, read_body
 from vision_service.cameras.config import Camera
 from vision_service.errors import ApiError, Reason
 
@@ -44,7 +44,8 @@ class CameraOut(BaseModel):
     fps: float
     enabled: bool
     loop: bool
-    status: str = Field(description="connecting, up, reconnecting, ended, disabled or stopped.")
+    tls_verify: bool
+    status: str = Field(description="connecting, up, reconnecting, ended, disabled, invalid or stopped.")
     up: bool
     error: str | None = Field(description="Why the camera is not up, when it is not.")
     frames: FrameCounts
@@ -67,7 +68,18 @@ class CameraList(BaseModel):
     shard: ShardOut | None = Field(None, description="Present when cameras are sharded across replicas.")
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 401, 404, 409)}
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409)}
+
+
+def require_changes_allowed(state: State) -> None:
+    """Adding or removing a camera makes the service open URLs: only with an API key, or when the operator says so."""
+    mode = state.settings.cameras_api
+    if mode == "off" or (mode == "auto" and state.settings.api_key is None):
+        why = "VISION_CAMERAS_API is off" if mode == "off" else "no VISION_API_KEY is set (or VISION_CAMERAS_API=on)"
+        raise ApiError(Reason.CAMERA_CHANGES_OFF, f"cameras cannot be added or removed over the API: {why}")
+
+
+_CHANGES = [Depends(require_changes_allowed)]
 _BODY_DOC: dict[str, Any] = {
     "requestBody": {"content": {"application/json": {"schema": Camera.model_json_schema()}}, "required": True}
 }
@@ -91,10 +103,13 @@ async def list_cameras(state: State) -> Response:
     response_model=CameraOut,
     responses=_ERRORS,
     openapi_extra=_BODY_DOC,
-    summary="Add a camera: JSON {id, url, fps, enabled, loop}",
+    dependencies=_CHANGES,
+    summary="Add a camera: JSON {id, url, fps, enabled, loop, tls_verify}",
 )
 async def add_camera(request: Request, state: State) -> Response:
-    body = await read_body(request, MAX_BODY_BYTES, pause_timeout=state.settings.body_timeout_seconds, error=ApiError)
+    settings = state.settings
+    timeouts = BodyTimeouts(settings.body_timeout_seconds, settings.body_deadline_seconds)
+    body = await read_body(request, MAX_BODY_BYTES, timeouts=timeouts, error=ApiError)
     try:
         data = json.loads(body or b"null")
     except (ValueError, RecursionError):
@@ -111,7 +126,11 @@ async def get_camera(camera_id: str, state: State) -> Response:
 
 
 @router.delete(
-    "/{camera_id}", status_code=204, responses=_ERRORS, summary="Remove a camera, its thread and its metric series"
+    "/{camera_id}",
+    status_code=204,
+    responses=_ERRORS,
+    dependencies=_CHANGES,
+    summary="Remove a camera, its thread, its metric series and its drift state",
 )
 async def delete_camera(camera_id: str, state: State) -> Response:
     await run_in_threadpool(state.cameras.remove, camera_id)

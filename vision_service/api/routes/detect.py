@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -17,8 +18,7 @@ from vision_service.api.schemas import (
     json_response,
 )
 from vision_service.api.state import ServiceState, State
-from vision_service.api.upload import read_upload
-from vision_service.engine import Frame
+from vision_service.api.upload import BodyTimeouts, read_upload
 from vision_service.errors import ImageRejected, Reason
 
 router = APIRouter(prefix="/v1", tags=["detection"])
@@ -71,7 +71,7 @@ async def _read_images(
         request,
         image_limit=settings.max_upload_bytes,
         max_images=max_images,
-        pause_timeout=settings.body_timeout_seconds,
+        timeouts=BodyTimeouts(settings.body_timeout_seconds, settings.body_deadline_seconds),
     )
     return upload.images, _checked_source(state, request, upload.source or source)
 
@@ -90,13 +90,15 @@ def _model(state: ServiceState) -> ModelOut:
 )
 async def detect(request: Request, state: State, source: str | None = SOURCE_QUERY) -> Response:
     images, source = await _read_images(state, request, source, max_images=1)
-    # Admit before decoding: when the detector is saturated, refusing costs no decode work.
-    with state.pipeline.admit(1) as engine:
-        (frame,) = await run_in_threadpool(engine.decode, images, source=source)
-        if isinstance(frame, ImageRejected):
-            raise frame
-        # Joins the frames of concurrent requests (and cameras) in one engine run.
-        (measurement,) = await state.pipeline.measure([frame])
+    # Admitted from its header before decoding: when the detector is saturated, refusing costs no
+    # decode work. Its frame joins the frames of concurrent requests (and cameras) in one engine run.
+    admission, (outcome,) = await run_in_threadpool(state.pipeline.submit_images, images, source)
+    try:
+        if isinstance(outcome, ImageRejected):
+            raise outcome
+        measurement = await asyncio.wrap_future(outcome)
+    finally:
+        admission.release()
     return json_response(detect_response(measurement, _model(state)))
 
 
@@ -109,17 +111,19 @@ async def detect(request: Request, state: State, source: str | None = SOURCE_QUE
 )
 async def detect_batch(request: Request, state: State, source: str | None = SOURCE_QUERY) -> Response:
     images, source = await _read_images(state, request, source, max_images=state.settings.max_batch_images)
-    with state.pipeline.admit(len(images)) as engine:
-        decoded = await run_in_threadpool(engine.decode, images, source=source)
-        frames = [item for item in decoded if isinstance(item, Frame)]
-        measured = iter(await state.pipeline.measure(frames) if frames else [])
+    admission, outcomes = await run_in_threadpool(state.pipeline.submit_images, images, source)
+    try:
+        futures = [asyncio.wrap_future(o) for o in outcomes if not isinstance(o, ImageRejected)]
+        measured = iter(await asyncio.gather(*futures))
+    finally:
+        admission.release()
     model = _model(state)
     results: list[BatchItem] = []
-    for index, item in enumerate(decoded):
-        if isinstance(item, ImageRejected):
-            state.metrics.record_rejection(source, item.reason)
-            results.append(BatchItem(index=index, ok=False, error=item.reason.value, detail=item.detail))
+    for index, outcome in enumerate(outcomes):
+        if isinstance(outcome, ImageRejected):
+            state.metrics.record_rejection(source, outcome.reason)
+            results.append(BatchItem(index=index, ok=False, error=outcome.reason.value, detail=outcome.detail))
         else:
-            answer = detect_response(next(measured), model)
-            results.append(BatchItem(index=index, ok=True, **dict(answer)))
-    return json_response(BatchResponse(results=results, processed=len(frames), failed=len(decoded) - len(frames)))
+            results.append(BatchItem(index=index, ok=True, **dict(detect_response(next(measured), model))))
+    processed = len(futures)
+    return json_response(BatchResponse(results=results, processed=processed, failed=len(outcomes) - processed))

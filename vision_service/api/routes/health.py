@@ -18,15 +18,17 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: the model is loaded and warm (503 until then)")
+@router.get("/readyz", summary="Readiness: the model is loaded and warm, and the service is not shutting down")
 async def readyz(state: State) -> Any:
     pipeline = state.pipeline
     model = pipeline.engine.model if pipeline.ready else None
+    ready = pipeline.ready and not state.draining
     body = {
-        "ready": pipeline.ready,
+        "ready": ready,
+        "draining": state.draining,
         "model": model.name if model else Path(state.settings.model).name,
         "device": model.device if model else None,
         "load_seconds": model.load_seconds if model else None,
         "error": pipeline.load_error,
     }
-    return JSONResponse(body, status_code=200 if pipeline.ready else 503)
+    return JSONResponse(body, status_code=200 if ready else 503)

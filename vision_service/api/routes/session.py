@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from vision_service.api import session
 from vision_service.api.schemas import ErrorResponse, json_response
 from vision_service.api.state import State
-from vision_service.api.upload import read_body
+from vision_service.api.upload import BodyTimeouts, read_body
 from vision_service.errors import ApiError, Reason
 
 router = APIRouter(prefix="/v1/session", tags=["session"])
@@ -54,7 +54,8 @@ async def log_in(request: Request, state: State) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != FORM:
         raise ApiError(Reason.MALFORMED_REQUEST, f"send the key as a form: content-type {FORM}, field {FIELD}")
-    body = await read_body(request, MAX_BODY_BYTES, pause_timeout=state.settings.body_timeout_seconds, error=ApiError)
+    timeouts = BodyTimeouts(state.settings.body_timeout_seconds, state.settings.body_deadline_seconds)
+    body = await read_body(request, MAX_BODY_BYTES, timeouts=timeouts, error=ApiError)
     try:
         values = parse_qs(body.decode(), max_num_fields=4, strict_parsing=False).get(FIELD, [])
     except (UnicodeDecodeError, ValueError):
