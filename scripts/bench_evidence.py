@@ -104,6 +104,7 @@ def soak(args: argparse.Namespace) -> int:
             model=args.model,
             device=args.device,
             max_cameras=args.cameras + 1,
+            local_source_dirs=[Path(tmp)],  # the cameras read the videos written there
             evidence_dir=evidence,
             evidence_max_bytes=args.max_bytes,
             drift_window_frames=args.window,
