@@ -203,3 +203,22 @@ def test_the_evidence_directory_holds_only_what_the_store_writes(fed: tuple[Test
     names = [p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file()]
     assert names and all(n.split("/")[0] in {"street", "parking"} for n in names)
     assert all(n.endswith((".jpg", ".json")) for n in names)
+
+
+def test_a_camera_is_a_source_with_its_status(model_path: str, tmp_path: Path) -> None:
+    from tests.infra import wait_for
+    from tests.streams import street_video
+
+    video = street_video(tmp_path / "gate.mp4")
+    settings = Settings(model=model_path, device="cpu", image_size=320, local_source_dirs=[tmp_path])
+    with started(settings) as client:
+        state = client.app.state.service  # type: ignore[attr-defined]
+        state.cameras.add({"id": "gate", "url": str(video), "fps": 5, "loop": True})
+        wait_for(lambda: state.history.stats("gate", 300).frames >= 3, timeout=120, what="camera frames")
+        gate = client.get("/v1/sources/gate").json()
+        assert gate["kind"] == "camera" and gate["camera"]["status"] == "up" and gate["camera"]["up"] is True
+        assert gate["camera"]["measured_fps"] >= 0 and gate["last_frame_at"] is not None
+        assert gate["recent"]["frames"] >= 3
+        state.cameras.remove("gate")
+        assert client.get("/v1/sources/gate").status_code == 404  # a removed camera is no source
+        assert state.history.stats("gate", 300).frames == 0  # and its history went with it
