@@ -330,3 +330,93 @@ def running_manager(state: ServiceState, **options: Any) -> Iterator[CameraManag
     for camera_id in manager.ids():
         manager.remove(camera_id)
     manager.stop()
+
+
+class HttpCameraServer:
+    """An HTTP(S) camera on 127.0.0.1 in this process: an MJPEG stream at ``/video.mjpg`` and, for
+    HLS, a playlist at ``/live.m3u8`` whose segments are missing (FFmpeg then quotes their URLs).
+
+    With ``certificate`` it speaks TLS with that PEM certificate (key beside it, ``.key``). With
+    ``password`` it answers the first request 401 with a Basic challenge, as cameras do, so a
+    client sends its credentials only when asked. ``requests`` records every request that
+    reached HTTP: its path and its Authorization header.
+    """
+
+    PLAYLIST = b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\nseg0.ts\n#EXTINF:2.0,\nseg1.ts\n"
+
+    def __init__(self, *, certificate: Path | None = None, password: str | None = None) -> None:
+        import ssl
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        server = self
+        self.requests: list[tuple[str, str | None]] = []
+        self.password = password
+        frame = cv2.imencode(".jpg", photographs((320, 240))[0])[1].tobytes()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                authorization = self.headers.get("Authorization")
+                server.requests.append((self.path, authorization))
+                if server.password is not None and authorization is None:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="camera"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                elif self.path.endswith(".m3u8"):
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(server.PLAYLIST)))
+                    self.end_headers()
+                    self.wfile.write(server.PLAYLIST)
+                elif self.path.endswith(".mjpg"):
+                    self.send_response(200)
+                    self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                    self.end_headers()
+                    self._stream(frame)
+                else:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+
+            def _stream(self, jpeg: bytes) -> None:
+                part = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpeg) + jpeg + b"\r\n"
+                try:
+                    for _ in range(600):
+                        self.wfile.write(part)
+                        time.sleep(0.1)
+                except OSError:
+                    pass  # the camera client went away
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        if certificate is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(certificate, certificate.with_suffix(".key"))
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self.scheme = "https" if certificate is not None else "http"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def url(self, path: str, *, user: str | None = None) -> str:
+        auth = f"{user}:{self.password}@" if user is not None else ""
+        return f"{self.scheme}://{auth}127.0.0.1:{self._server.server_address[1]}/{path}"
+
+    def __enter__(self) -> HttpCameraServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def self_signed_certificate(folder: Path, name: str, *, san: str) -> Path:
+    """A self-signed certificate ``name.crt`` (key ``name.key``) for ``san`` (``DNS:host``, ``IP:addr``), by openssl."""
+    cert, key = folder / f"{name}.crt", folder / f"{name}.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-keyout", str(key),
+         "-out", str(cert), "-subj", f"/CN={name}", "-addext", f"subjectAltName={san}"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert

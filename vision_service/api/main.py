@@ -94,11 +94,15 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
             server.shutdown()
             thread.join(timeout=5)
 
+    docs = settings.api_docs  # VISION_API_DOCS=false: no /docs, /redoc or /openapi.json
     app = FastAPI(
         title="vision-service",
         version=__version__,
         description="YOLO detection with per-image input quality, exported to Prometheus.",
         lifespan=lifespan,
+        openapi_url="/openapi.json" if docs else None,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
     )
     app.state.service = state
     install_error_handlers(app)
