@@ -30,6 +30,12 @@ def _setting_help(field: str, text: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vision-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -86,10 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--bad-every", type=int, default=40, help="send a truncated JPEG every N images (0 = never)")
     demo.add_argument("--api-key", help="X-API-Key, when the service has one (default: $VISION_API_KEY)")
     demo.set_defaults(func=_demo)
-
-    args = parser.parse_args(argv)
-    result: int = args.func(args)
-    return result
+    return parser
 
 
 def _serve(args: argparse.Namespace) -> int:
