@@ -37,8 +37,7 @@ cleanup() {
   set +e
   say "cleanup"
   if [ -n "${COMPOSE_UP:-}" ]; then
-    (cd compose && "$VENV/bin/podman-compose" -p "$PROJECT" -f docker-compose.yml -f "$WORK/override.yml" down -v) \
-      >"$WORK/compose-down.log" 2>&1
+    (cd compose && "${COMPOSE[@]}" -f "$WORK/override.yml" down -v) >"$WORK/compose-down.log" 2>&1
   fi
   for c in "${CONTAINERS[@]}"; do podman rm -f "$c" >/dev/null 2>&1; done
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
@@ -81,7 +80,8 @@ cgroup_manager = "cgroupfs"
 EOF
 fi
 [ -x "$VENV/bin/podman-compose" ] || "$PY" -m pip install -q -c constraints.txt podman-compose
-say "$(podman --version), $("$VENV/bin/podman-compose" --version 2>/dev/null | grep podman-compose)"
+COMPOSE=("$(cd "$VENV" && pwd)/bin/podman-compose" -p "$PROJECT" -f docker-compose.yml)
+say "$(podman --version), $("${COMPOSE[0]}" --version 2>/dev/null | grep podman-compose)"
 
 # ------------------------------------------------------------------ 2. stand-in base images
 if ! podman image exists localhost/debian:bookworm; then
@@ -150,7 +150,8 @@ port=$(free_port)
 container=vision-imagetest-$$
 CONTAINERS+=("$container")
 podman run -d --name "$container" -p "127.0.0.1:$port:8000" -v "$MODELS_DIR:/models:ro" \
-  -e VISION_MODEL="/models/$MODEL_FILE" -e VISION_SOURCES=street "$IMAGE" >/dev/null
+  -e VISION_MODEL="/models/$MODEL_FILE" -e VISION_SOURCES=street "$IMAGE" >/dev/null 2>"$WORK/run.log" \
+  || { cat "$WORK/run.log"; fail "podman run"; }
 base=http://127.0.0.1:$port
 ready_started=$(date +%s)
 wait_until 300 "/readyz of the container" curl -sf "$base/readyz"
@@ -175,7 +176,7 @@ grep -q 'vision_images_total{outcome="processed",reason="none",source="street"} 
   || fail "/metrics does not count the detection"
 grep -q '^vision_model_ready 1.0' "$WORK/metrics.txt" || fail "vision_model_ready"
 say "/metrics: $(grep -c '^vision_' "$WORK/metrics.txt") vision_* samples, $(grep -c '_created' "$WORK/metrics.txt") _created"
-podman rm -f "$container" >/dev/null
+podman rm -f "$container" >/dev/null 2>&1
 
 # ------------------------------------------------------------------ 4. the compose stack
 # The stack as shipped, with host ports chosen here and the shared weights mounted; Grafana left out.
@@ -191,8 +192,8 @@ export VISION_HTTP_PORT=$vision_port PROMETHEUS_PORT=$prom_port ALERTMANAGER_POR
 SERVICES=(vision-service prometheus alertmanager alert-webhook)
 say "podman-compose up: ${SERVICES[*]} (Grafana: no stand-in image, left out)"
 COMPOSE_UP=1
-(cd compose && "$VENV/bin/podman-compose" -p "$PROJECT" -f docker-compose.yml -f "$WORK/override.yml" \
-  up -d "${SERVICES[@]}") >"$WORK/compose-up.log" 2>&1 || { tail -40 "$WORK/compose-up.log"; fail "compose up"; }
+(cd compose && "${COMPOSE[@]}" -f "$WORK/override.yml" up -d "${SERVICES[@]}") >"$WORK/compose-up.log" 2>&1 \
+  || { tail -40 "$WORK/compose-up.log"; fail "compose up"; }
 
 # No systemd here, so nothing runs healthchecks by themselves: run each until it passes.
 container_of() { podman ps -a --filter "label=io.podman.compose.project=$PROJECT" \
