@@ -28,12 +28,11 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv \
     && pip install --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}" "torchvision==${TORCHVISION_VERSION}"
 WORKDIR /src
-COPY pyproject.toml README.md LICENSE ./
+COPY pyproject.toml README.md LICENSE constraints.txt ./
 COPY quality ./quality
 COPY vision_service ./vision_service
-# The package itself (dependency ranges from pyproject.toml).
-# hadolint ignore=DL3013
-RUN pip install ".${EXTRAS:+[${EXTRAS}]}" \
+# The package itself, its dependencies at the versions of constraints.txt (the lock `make test` uses).
+RUN pip install -c constraints.txt ".${EXTRAS:+[${EXTRAS}]}" \
     && find /opt/venv -name '__pycache__' -type d -prune -exec rm -rf {} +
 
 # --- weights: optional, fetched at build time only --------------------------------------------

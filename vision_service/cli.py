@@ -13,22 +13,51 @@ from typing import Any
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 
 
+class DEFAULTS(argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows each flag's default, except where there is none (None: an env variable decides)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
+def _setting_help(field: str, text: str) -> str:
+    """Help of a flag that overrides a setting: its variable and the setting's default."""
+    from vision_service.core.config import Settings
+
+    default = Settings.model_fields[field].default
+    shown = "unset" if default is None else default
+    return f"{text} (VISION_{field.upper()}; default: {shown})".replace("%", "%%")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vision-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="start the detection API (settings from VISION_* env)")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--model", help="weights file or model .yaml (VISION_MODEL)")
-    serve.add_argument("--device", help="auto, cpu or cuda:N (VISION_DEVICE)")
-    serve.add_argument("--cameras-file", help="YAML camera list (VISION_CAMERAS_FILE)")
+    serve = commands.add_parser(
+        "serve",
+        help="start the detection API (settings from VISION_* env)",
+        description="Start the detection API. Every setting is a VISION_* variable (README, Settings); "
+        "these flags override the variables. Defaults shown are the settings' own.",
+    )
+    serve.add_argument("--host", help=_setting_help("host", "bind address"))
+    serve.add_argument("--port", type=int, help=_setting_help("port", "bind port"))
+    serve.add_argument("--model", help=_setting_help("model", "weights file or model .yaml"))
+    serve.add_argument("--device", help=_setting_help("device", "auto, cpu or cuda:N"))
+    serve.add_argument("--cameras-file", help=_setting_help("cameras_file", "YAML camera list"))
     serve.set_defaults(func=_serve)
 
-    analyze = commands.add_parser("analyze", help="print quality signals of image files or folders")
+    analyze = commands.add_parser(
+        "analyze", help="print quality signals of image files or folders", formatter_class=DEFAULTS
+    )
     analyze.add_argument("paths", nargs="+", type=Path)
     analyze.add_argument("--json", action="store_true", help="JSON lines instead of a table")
-    analyze.add_argument("--analysis-size", type=int, default=640)
+    analyze.add_argument("--analysis-size", type=int, default=640, help="longer side the image is resized to")
     analyze.add_argument(
         "--report",
         type=Path,
@@ -44,20 +73,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     baseline = commands.add_parser("baseline", help="reference baselines for drift detection (docs/drift.md)")
     baseline_commands = baseline.add_subparsers(dest="baseline_command", required=True)
     build = baseline_commands.add_parser(
-        "build", help="measure and detect a folder of reference images and write the source's baseline JSON"
+        "build",
+        help="measure and detect a folder of reference images and write the source's baseline JSON",
+        formatter_class=DEFAULTS,
     )
     build.add_argument("paths", nargs="+", type=Path, help="image files or folders (searched recursively)")
     build.add_argument("--source", required=True, help="source id the baseline is for, e.g. a camera id")
     build.add_argument(
         "--out", type=Path, help="output file (default: <VISION_BASELINE_DIR or ./baselines>/<source>.json)"
     )
-    build.add_argument("--model", help="weights file (VISION_MODEL)")
-    build.add_argument("--device", help="auto, cpu or cuda:N (VISION_DEVICE)")
+    build.add_argument("--model", help=_setting_help("model", "weights file"))
+    build.add_argument("--device", help=_setting_help("device", "auto, cpu or cuda:N"))
     build.set_defaults(func=_baseline_build)
 
     demo = commands.add_parser(
         "demo",
         help="post a day-night-day sequence of real photos to a running service (sources must be in VISION_SOURCES)",
+        formatter_class=DEFAULTS,
     )
     demo.add_argument("--url", default="http://127.0.0.1:8000", help="base URL of the running service")
     demo.add_argument(
@@ -65,15 +97,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     demo.add_argument("--cycle-minutes", type=float, default=10.0, help="length of one day-night-day cycle")
     demo.add_argument("--rate", type=float, default=2.0, help="images per second over all sources (0 = no pause)")
-    demo.add_argument("--count", type=int, default=0, help="stop after this many images (default: run until Ctrl-C)")
-    demo.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
+    demo.add_argument("--count", type=int, default=0, help="stop after this many images (0: run until Ctrl-C)")
+    demo.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: no limit)")
     demo.add_argument("--bad-every", type=int, default=40, help="send a truncated JPEG every N images (0 = never)")
-    demo.add_argument("--api-key", default=None, help="X-API-Key, when the service has one (default: VISION_API_KEY)")
+    demo.add_argument("--api-key", help="X-API-Key, when the service has one (default: $VISION_API_KEY)")
     demo.set_defaults(func=_demo)
 
     export = commands.add_parser(
         "export",
         help="write a source's evidence frames and a JSON/CSV manifest into a folder, ready for labelling",
+        formatter_class=DEFAULTS,
     )
     origin = export.add_mutually_exclusive_group(required=True)
     origin.add_argument("--url", help="base URL of a running service, e.g. http://127.0.0.1:8000")
@@ -83,15 +116,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--kind",
         default="all",
         help="comma-separated kinds (latest, darkest, blurriest, noisiest, lowest_confidence, "
-        "low_light, noisy, blurry, drift, no_detections, low_confidence) or all (default)",
+        "low_light, noisy, blurry, drift, no_detections, low_confidence) or all",
     )
     export.add_argument("--out", type=Path, required=True, help="folder to write the frames and manifest.json/.csv to")
-    export.add_argument("--api-key", default=None, help="X-API-Key, when the service has one (default: VISION_API_KEY)")
+    export.add_argument("--api-key", help="X-API-Key, when the service has one (default: $VISION_API_KEY)")
     export.set_defaults(func=_export)
 
-    args = parser.parse_args(argv)
-    result: int = args.func(args)
-    return result
+    return parser
 
 
 def _serve(args: argparse.Namespace) -> int:

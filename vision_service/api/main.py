@@ -7,14 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request, Response
-from prometheus_client import start_http_server
+from prometheus_client import disable_created_metrics, start_http_server
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.base import RequestResponseEndpoint
 
 from vision_service import __version__
 from vision_service.api.auth import require_api_key, require_metrics_key
 from vision_service.api.errors import install_error_handlers
-from vision_service.api.routes import cameras, detect, health, metrics, page, session, sources
+from vision_service.api.routes import cameras, detect, docs, health, metrics, page, session, sources
 from vision_service.api.state import ServiceState
 from vision_service.cameras.manager import CameraManager
 from vision_service.conditions import ConditionMonitor
@@ -70,6 +70,8 @@ def build_state(settings: Settings) -> ServiceState:
 
 def create_app(settings: Settings | None = None, *, load_model: bool = True) -> FastAPI:
     settings = settings or Settings()
+    # No `*_created` series (one per counter and histogram child): no panel or rule reads them.
+    disable_created_metrics()
     state = build_state(settings)
 
     @asynccontextmanager
@@ -94,15 +96,16 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
             server.shutdown()
             thread.join(timeout=5)
 
-    docs = settings.api_docs  # VISION_API_DOCS=false: no /docs, /redoc or /openapi.json
     app = FastAPI(
         title="vision-service",
         version=__version__,
         description="YOLO detection with per-image input quality, exported to Prometheus.",
         lifespan=lifespan,
-        openapi_url="/openapi.json" if docs else None,
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
+        # VISION_API_DOCS=false: no /openapi.json, and no /docs or /redoc below.
+        openapi_url="/openapi.json" if settings.api_docs else None,
+        # /docs and /redoc come from routes/docs.py, with their assets served here, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = state
     install_error_handlers(app)
@@ -114,6 +117,8 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     app.include_router(session.router)
     app.include_router(page.router)
     app.include_router(health.router)
+    if settings.api_docs:
+        app.include_router(docs.router)
     if settings.metrics_port is None:
         app.include_router(metrics.router, dependencies=[Depends(require_metrics_key)])
 
