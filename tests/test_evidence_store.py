@@ -222,3 +222,24 @@ def test_read_samples_lists_a_store_without_touching_it(tmp_path: Path, jpegs: l
     assert {p: p.stat().st_mtime_ns for p in folder.iterdir()} == before and leftover.exists()
     with pytest.raises(FileNotFoundError):
         read_samples(tmp_path / "nowhere")
+
+
+def test_under_the_cap_the_moments_conditions_began_go_last(
+    store_kind: str, tmp_path: Path, jpegs: list[bytes]
+) -> None:
+    """An onset cannot be replaced by a later frame; a darkest or latest frame can: those go first."""
+    clock = Clock()
+    cap = 5 * max(len(j) for j in jpegs)
+    if store_kind == "disk":
+        store: EvidenceStore = DiskStore(
+            tmp_path / "evidence", max_bytes=cap, max_age_seconds=HOUR, lasting_kinds={"low_light"}, clock=clock
+        )
+    else:
+        store = MemoryStore(max_bytes=cap, max_age_seconds=HOUR, lasting_kinds={"low_light"}, clock=clock)
+    onset = sample("cam", "low_light.0", time=clock.now)
+    store.put(onset, jpegs[0])
+    for step in range(1, 40):
+        store.put(sample(f"cam-{step % 10}", f"darkest.{step % 2}", time=clock.now + step), jpegs[step % 12])
+        assert store.total_bytes <= cap
+    assert store.evicted > 0
+    assert store.get("cam", onset.id) is not None  # the oldest of all, still kept

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vision_service.evidence.rules import EXTREMES, LATEST, LATEST_SECONDS, ONSETS_KEPT
+from vision_service.evidence.rules import EXTREMES, LATEST, LATEST_SECONDS, ONSET_KINDS, ONSETS_KEPT
 from vision_service.evidence.sample import MAX_DETECTIONS, Sample, new_id
 from vision_service.evidence.store import DiskStore, EvidenceStore, MemoryStore
 from vision_service.evidence.writer import EvidenceWriter
@@ -93,10 +93,13 @@ class EvidenceKeeper:
     ) -> EvidenceKeeper:
         max_bytes, max_age = settings.evidence_max_bytes, settings.evidence_max_age_hours * 3600
         store: EvidenceStore
+        # Under the size cap the moments conditions began go last: no later frame can replace them.
         if settings.evidence_dir is not None:
-            store = DiskStore(settings.evidence_dir, max_bytes=max_bytes, max_age_seconds=max_age)
+            store = DiskStore(
+                settings.evidence_dir, max_bytes=max_bytes, max_age_seconds=max_age, lasting_kinds=ONSET_KINDS
+            )
         else:
-            store = MemoryStore(max_bytes=max_bytes, max_age_seconds=max_age)
+            store = MemoryStore(max_bytes=max_bytes, max_age_seconds=max_age, lasting_kinds=ONSET_KINDS)
         return cls(
             store,
             max_side=settings.evidence_max_side,

@@ -7,9 +7,11 @@ limits on every :meth:`EvidenceStore.put`, before anything is written:
   source never has more than :data:`vision_service.evidence.rules.SLOTS_PER_SOURCE` samples;
 * **age**: samples older than ``max_age_seconds`` are deleted (also by :meth:`EvidenceStore.prune`,
   which the writer thread calls while idle), and never listed;
-* **size**: the oldest samples are deleted until the new one fits under ``max_bytes``, counting
-  each sample as its JPEG plus its JSON record. Deletion happens first, so the total never
-  exceeds the cap, not even while a file is being written.
+* **size**: samples are deleted until the new one fits under ``max_bytes``, counting each sample
+  as its JPEG plus its JSON record: the oldest first, but those holding a slot of a *lasting* kind
+  (``lasting_kinds``: the keeper's condition onsets, which no later frame can replace) only when
+  no other is left. Deletion happens first, so the total never exceeds the cap, not even while a
+  file is being written.
 
 :class:`DiskStore` layout: ``<dir>/<source>/<id>.jpg`` and ``<id>.json`` (written to a temporary
 file and renamed, so a reader never sees half a file). At start it reads back the records it
@@ -27,7 +29,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -40,11 +42,19 @@ log = logging.getLogger(__name__)
 class EvidenceStore:
     """The index and the limits; subclasses say where the bytes go. Thread-safe."""
 
-    def __init__(self, *, max_bytes: int, max_age_seconds: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        max_bytes: int,
+        max_age_seconds: float,
+        lasting_kinds: Iterable[str] = (),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if max_bytes < 1 or max_age_seconds <= 0:
             raise ValueError("the evidence store needs max_bytes >= 1 and max_age_seconds > 0")
         self.max_bytes = max_bytes
         self.max_age_seconds = max_age_seconds
+        self.lasting_kinds = frozenset(lasting_kinds)
         self.clock = clock
         self._lock = threading.Lock()
         self._samples: dict[str, dict[str, Sample]] = {}  # source -> id -> sample (slots: those it holds now)
@@ -121,8 +131,12 @@ class EvidenceStore:
             log.error("could not delete evidence frame %s of %s: %s", sample.id, sample.source, exc)
 
     def _evict_oldest_locked(self) -> None:
-        oldest = min((s for by_id in self._samples.values() for s in by_id.values()), key=lambda s: s.time)
-        self._remove_locked(oldest)
+        """Delete the oldest sample, those holding a lasting kind last."""
+        victim = min(
+            (s for by_id in self._samples.values() for s in by_id.values()),
+            key=lambda s: (bool(self.lasting_kinds.intersection(s.kinds)), s.time),
+        )
+        self._remove_locked(victim)
         self.evicted += 1
 
     def prune(self) -> int:
@@ -177,8 +191,15 @@ def _record_bytes(sample: Sample) -> bytes:
 class MemoryStore(EvidenceStore):
     """JPEGs in a dictionary; gone with the process."""
 
-    def __init__(self, *, max_bytes: int, max_age_seconds: float, clock: Callable[[], float] = time.time) -> None:
-        super().__init__(max_bytes=max_bytes, max_age_seconds=max_age_seconds, clock=clock)
+    def __init__(
+        self,
+        *,
+        max_bytes: int,
+        max_age_seconds: float,
+        lasting_kinds: Iterable[str] = (),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(max_bytes=max_bytes, max_age_seconds=max_age_seconds, lasting_kinds=lasting_kinds, clock=clock)
         self._images: dict[str, bytes] = {}
 
     def _write(self, sample: Sample, jpeg: bytes, record: bytes) -> None:
@@ -195,9 +216,15 @@ class DiskStore(EvidenceStore):
     """JPEG and JSON files under ``directory``, one folder per source; survives restarts."""
 
     def __init__(
-        self, directory: Path, *, max_bytes: int, max_age_seconds: float, clock: Callable[[], float] = time.time
+        self,
+        directory: Path,
+        *,
+        max_bytes: int,
+        max_age_seconds: float,
+        lasting_kinds: Iterable[str] = (),
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(max_bytes=max_bytes, max_age_seconds=max_age_seconds, clock=clock)
+        super().__init__(max_bytes=max_bytes, max_age_seconds=max_age_seconds, lasting_kinds=lasting_kinds, clock=clock)
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self._load()
