@@ -200,6 +200,7 @@ def soak(args: argparse.Namespace) -> int:
 def throughput(args: argparse.Namespace) -> int:
     from tests.conftest import engine_for
     from vision_service.conditions import ConditionMonitor
+    from vision_service.core.config import Settings
     from vision_service.drift import DriftTracker
     from vision_service.evidence import DiskStore, EvidenceKeeper
     from vision_service.history import SignalHistory
@@ -217,10 +218,13 @@ def throughput(args: argparse.Namespace) -> int:
         conditions = ConditionMonitor(load_thresholds(), history, drift)
         store = DiskStore(Path(tmp) / "evidence", max_bytes=64 * 1024 * 1024, max_age_seconds=86400)
         keeper = EvidenceKeeper(store, block_frames=max(1, args.window // 2), active=conditions.active)
+        defaults = Settings()
         pipeline = Pipeline(
             max_pending=64,
-            max_batch=16,
-            max_batch_wait=0.002,
+            max_batch=defaults.max_batch,
+            max_batch_wait=defaults.max_batch_wait_ms / 1000,
+            max_request_pixels=defaults.max_request_pixels,
+            max_pixels_in_flight=defaults.max_pixels_in_flight,
             sinks=[metrics.record, drift.record, history.record, conditions.record],
         )
         pipeline.use(engine)

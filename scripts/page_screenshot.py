@@ -76,7 +76,10 @@ def report(out: Path, tmp: Path) -> Path:
         frame, _ = render(photo, profile, 0.5 * step / 47, rng)
         cv2.imwrite(str(folder / f"{step:03d}-{name}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
     html = tmp / "report.html"
-    subprocess.run([sys.executable, "-m", "vision_service", "analyze", str(folder), "--report", str(html)], check=True)
+    # Run in tmp with a relative path: the report names the folder as it was given.
+    subprocess.run(
+        [sys.executable, "-m", "vision_service", "analyze", folder.name, "--report", str(html)], cwd=tmp, check=True
+    )
     with Chromium(tmp / "profile-report", width=1200, height=900) as browser:
         browser.navigate(html.as_uri())
         return browser.screenshot(out / "report.png", full_page=False)
