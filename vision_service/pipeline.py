@@ -27,7 +27,6 @@ The pipeline sits between the sources (upload routes, the camera scheduler) and 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ctypes
 import logging
@@ -238,11 +237,6 @@ class Pipeline:
             return self.batcher.submit(frames)
         except BatcherClosed:
             raise ImageRejected(Reason.NOT_READY, "the service is shutting down") from None
-
-    async def measure(self, frames: Sequence[Frame[Any]]) -> list[Measurement]:
-        """:meth:`submit` and await, never blocking the event loop (the HTTP routes)."""
-        futures = [asyncio.wrap_future(f) for f in self.submit(frames)]
-        return list(await asyncio.gather(*futures))
 
     def _run_batch(self, frames: list[Frame[Any]]) -> list[Measurement | Exception]:
         """The batcher's handler: run, build each measurement, record the successes once."""
