@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from vision_service.core.config import SOURCE_ID_PATTERN
 from vision_service.evidence.sample import SAMPLE_ID, Sample, SampleError
@@ -191,15 +192,9 @@ def _record_bytes(sample: Sample) -> bytes:
 class MemoryStore(EvidenceStore):
     """JPEGs in a dictionary; gone with the process."""
 
-    def __init__(
-        self,
-        *,
-        max_bytes: int,
-        max_age_seconds: float,
-        lasting_kinds: Iterable[str] = (),
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(max_bytes=max_bytes, max_age_seconds=max_age_seconds, lasting_kinds=lasting_kinds, clock=clock)
+    def __init__(self, **limits: Any) -> None:
+        """``limits``: as :class:`EvidenceStore` takes them."""
+        super().__init__(**limits)
         self._images: dict[str, bytes] = {}
 
     def _write(self, sample: Sample, jpeg: bytes, record: bytes) -> None:
@@ -215,16 +210,9 @@ class MemoryStore(EvidenceStore):
 class DiskStore(EvidenceStore):
     """JPEG and JSON files under ``directory``, one folder per source; survives restarts."""
 
-    def __init__(
-        self,
-        directory: Path,
-        *,
-        max_bytes: int,
-        max_age_seconds: float,
-        lasting_kinds: Iterable[str] = (),
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(max_bytes=max_bytes, max_age_seconds=max_age_seconds, lasting_kinds=lasting_kinds, clock=clock)
+    def __init__(self, directory: Path, **limits: Any) -> None:
+        """``limits``: as :class:`EvidenceStore` takes them."""
+        super().__init__(**limits)
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self._load()
