@@ -28,12 +28,11 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv \
     && pip install --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}" "torchvision==${TORCHVISION_VERSION}"
 WORKDIR /src
-COPY pyproject.toml README.md LICENSE ./
+COPY pyproject.toml README.md LICENSE constraints.txt ./
 COPY quality ./quality
 COPY vision_service ./vision_service
-# The package itself (dependency ranges from pyproject.toml).
-# hadolint ignore=DL3013
-RUN pip install ".${EXTRAS:+[${EXTRAS}]}" \
+# The package itself, its dependencies at the versions of constraints.txt (the lock `make test` uses).
+RUN pip install -c constraints.txt ".${EXTRAS:+[${EXTRAS}]}" \
     && find /opt/venv -name '__pycache__' -type d -prune -exec rm -rf {} +
 
 # --- weights: optional, fetched at build time only --------------------------------------------
@@ -57,8 +56,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
     && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/vision vision \
-    && mkdir -p /models /data/baselines \
-    && chown vision:vision /data/baselines
+    && mkdir -p /models /data/baselines /data/evidence \
+    && chown vision:vision /data/baselines /data/evidence
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=weights /weights /opt/vision/models
 ENV PATH=/opt/venv/bin:$PATH \

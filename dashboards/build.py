@@ -44,6 +44,8 @@ DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
 SOURCE = 'source=~"$source"'
 RI = "$__rate_interval"
 THRESHOLD_LEGEND = "alert threshold"
+# The service's external URL, read from Prometheus (rule vision:service_url, compose/prometheus/rules/links.yml).
+SERVICE_URL = "${vision_url}"
 
 
 @dataclass
@@ -183,6 +185,7 @@ def stat_panel(
     steps: Any = None,
     mappings: list[Any] | None = None,
     decimals: float | None = None,
+    links: list[Any] | None = None,
 ) -> Any:
     panel = (
         _panel(stat.Panel(), title, description, w=w, h=h, unit=unit)
@@ -190,7 +193,8 @@ def stat_panel(
         .graph_mode(common.BigValueGraphMode.AREA)
         .reduce_options(ReduceDataOptions().calcs(["lastNotNull"]).values(False))
     )
-    return _targets(_options(panel, thresholds=steps, mappings=mappings or None, decimals=decimals), queries)
+    panel = _options(panel, thresholds=steps, mappings=mappings or None, decimals=decimals, data_links=links)
+    return _targets(panel, queries)
 
 
 def bars(
@@ -230,9 +234,11 @@ def table_panel(
     mappings: dict[str, list[Any]] | None = None,
     steps: dict[str, Any] | None = None,
     merge: bool = False,
+    links: list[Any] | None = None,
 ) -> Any:
     """Instant queries as a table; with ``merge`` the queries are joined on their common labels."""
     panel = _panel(table.Panel(), title, description, w=w, h=h).align(common.FieldTextAlignment.AUTO).inspect(False)
+    panel = _options(panel, data_links=links)
     if merge:
         panel = panel.with_transformation(model.DataTransformerConfig(id_val="merge", options={}))
     panel = panel.with_transformation(
@@ -301,6 +307,32 @@ def quantile(q: float, metric: str, by: str = "source", selector: str = SOURCE) 
     return f"histogram_quantile({q}, sum by ({by}, le) (rate({metric}_bucket{{{selector}}}[{RI}])))"
 
 
+def evidence_link(source: str) -> Any:
+    """A data link from a source's value or row to its card on the service's live page (signals, conditions,
+    evidence frames); ``source`` is the Grafana expression of the source id."""
+    return (
+        db.DashboardLink(f"Live page and evidence frames of {source}")
+        .url(f"{SERVICE_URL}/#source={source}")
+        .target_blank(True)
+    )
+
+
+def service_url_variable() -> Any:
+    """Hidden: the service's external URL, recorded once for alerts and dashboards (links.yml)."""
+    return (
+        db.QueryVariable("vision_url")
+        .label("vision-service URL")
+        .description(
+            "The service's external URL, from the recording rule vision:service_url "
+            "(compose/prometheus/rules/links.yml): where the data links to its live page point."
+        )
+        .datasource(DATASOURCE)
+        .query("label_values(vision:service_url, url)")
+        .refresh(model.VariableRefresh.ON_DASHBOARD_LOAD)
+        .hide(model.VariableHide.HIDE_VARIABLE)
+    )
+
+
 def variables(with_class: bool) -> list[Any]:
     out: list[Any] = [
         db.DatasourceVariable("datasource")
@@ -333,6 +365,7 @@ def variables(with_class: bool) -> list[Any]:
             .all_value(".*")
             .current(model.VariableOption(text="All", value="$__all", selected=True))
         )
+        out.append(service_url_variable())
     return out
 
 
@@ -394,11 +427,13 @@ def input_quality() -> model.Dashboard:
             "Mean brightness per source over the last 5 minutes (recording rule "
             "source:vision_image_brightness_ratio:mean5m, what the VisionLowBrightness alert reads). "
             "0 = black, 1 = white; daylight scenes read 0.3-0.6. Bad: below 0.15 (red, the alert threshold "
-            "and the 'dark' brightness band); 0.15-0.30 (orange) is dim, where detections start to degrade.",
+            "and the 'dark' brightness band); 0.15-0.30 (orange) is dim, where detections start to degrade. "
+            "Click a source to see its frames on the service's live page.",
             [Q(f"source:vision_image_brightness_ratio:mean5m{{{SOURCE}}}", "{{source}}")],
             unit="none",
             decimals=2,
             steps=_steps((None, "red"), (0.15, "orange"), (0.3, "green")),
+            links=[evidence_link("${__field.labels.source}")],
         ),
         stat_panel(
             "Noise sigma (5m)",
@@ -409,6 +444,7 @@ def input_quality() -> model.Dashboard:
             unit="none",
             decimals=1,
             steps=_steps((None, "green"), (5, "orange"), (8, "red")),
+            links=[evidence_link("${__field.labels.source}")],
         ),
         stat_panel(
             "Detections per image (5m)",
@@ -418,6 +454,7 @@ def input_quality() -> model.Dashboard:
             [Q(f"source:vision_image_detections:mean5m{{{SOURCE}}}", "{{source}}")],
             decimals=2,
             steps=_steps((None, "blue")),
+            links=[evidence_link("${__field.labels.source}")],
         ),
         stat_panel(
             "Images processed",
@@ -427,13 +464,16 @@ def input_quality() -> model.Dashboard:
             unit="ops",
             decimals=2,
             steps=_steps((None, "blue")),
+            links=[evidence_link("${__field.labels.source}")],
         ),
         table_panel(
             "Firing alerts",
             "Input-quality, drift, detection and camera alerts firing now for the selected sources "
             "(Prometheus ALERTS). Empty is good. Bad: any row - each names the alert and the source; see "
             "docs/alerts.md for what to do. "
-            "Alert start times are also drawn as red annotations on the time series.",
+            "Alert start times are also drawn as red annotations on the time series. Click a row for the "
+            "source's card on the service's live page: its frames where the trouble began, its darkest, "
+            "blurriest and noisiest frames.",
             [
                 Q(
                     f'sum by (alertname, severity, source) (ALERTS{{alertstate="firing", {SOURCE}}})',
@@ -441,6 +481,7 @@ def input_quality() -> model.Dashboard:
             ],
             h=6,
             rename={"alertname": "alert", "Value": "series firing"},
+            links=[evidence_link("${__data.fields.source}")],
         ),
     ]
     quality = [
@@ -699,7 +740,8 @@ def input_quality() -> model.Dashboard:
             "below the camera's configured rate, last frame older than ~2 minutes (VisionCameraDown), "
             "reconnects climbing (flaky network or stream), dropped frames growing (the detector cannot "
             "keep up: see the service dashboard), 'tampered' (VisionCameraTampered), picture unchanged "
-            "for a minute while frames arrive (VisionCameraFrozen).",
+            "for a minute while frames arrive (VisionCameraFrozen). Click a row for the camera's live card "
+            "and evidence frames.",
             [
                 Q(f"max by (camera) (vision_camera_up{{{camera_sel}}})"),
                 Q(f"max by (camera) (vision_camera_fps{{{camera_sel}}})"),
@@ -737,6 +779,7 @@ def input_quality() -> model.Dashboard:
                 "last frame age": _steps((None, "green"), (30, "orange"), (120, "red")),
                 "picture unchanged for": _steps((None, "green"), (20, "orange"), (60, "red")),
             },
+            links=[evidence_link("${__data.fields.camera}")],
         ),
         ts(
             "Camera tampering scores",

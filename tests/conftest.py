@@ -16,9 +16,11 @@ import pytest
 from fastapi.testclient import TestClient
 from ultralytics.utils import ASSETS
 
+import quality
 from vision_service.core.config import Settings
 from vision_service.engine import Engine
 from vision_service.engine.factory import load_engine
+from vision_service.measurement import Detection, Measurement, StageTimes
 from vision_service.pipeline import Pipeline
 
 REPO = Path(__file__).resolve().parents[1]
@@ -139,3 +141,20 @@ def pipeline_on(engine: Engine[Any], **options: Any) -> Pipeline:
     pipeline = Pipeline(**options)
     pipeline.use(engine)
     return pipeline
+
+
+class Clock:
+    """A settable wall clock, for the parts that read time through a ``clock`` argument."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def measurement_of(image: np.ndarray, source: str = "cam", confidences: tuple[float, ...] = ()) -> Measurement:
+    """What the pipeline records for ``image``: its real quality report, and one person per confidence given."""
+    detections = [Detection(0, "person", c, (10.0, 10.0, 50.0, 90.0)) for c in confidences]
+    report = quality.measure(image)
+    return Measurement(source, image.shape[1], image.shape[0], report, detections, StageTimes(), "cpu")

@@ -159,7 +159,6 @@ def prometheus(
     alertmanager: str | None = None,
 ) -> Iterator[Prometheus]:
     """Start Debian's Prometheus scraping ``targets`` (host:port) on 127.0.0.1."""
-    binary = need_binary("prometheus")
     port = free_port()
     config: dict[str, Any] = {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": evaluation_interval},
@@ -171,6 +170,15 @@ def prometheus(
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
     config_path = tmp / f"prometheus-{port}.yml"
     config_path.write_text(yaml.safe_dump(config))
+    with prometheus_from_config(tmp, config_path, port=port) as server:
+        yield server
+
+
+@contextmanager
+def prometheus_from_config(tmp: Path, config_path: Path, *, port: int | None = None) -> Iterator[Prometheus]:
+    """Start Debian's Prometheus with a given configuration file; yield once every target is up."""
+    binary = need_binary("prometheus")
+    port = port or free_port()
     cmd = [
         binary,
         f"--config.file={config_path}",

@@ -214,6 +214,15 @@ def test_thresholds_live_in_one_place() -> None:
             assert not rule["record"].startswith("vision:threshold:"), rule["record"]
 
 
+def test_source_alerts_link_to_the_sources_card_on_the_live_page() -> None:
+    """An operator paged about a source opens its frames: the URL comes from links.yml, recorded once."""
+    (links,) = [rule for path, rule in _rules() if path.name == "links.yml"]
+    assert links["record"] == "vision:service_url" and '"url"' in links["expr"]
+    for name in SOURCE_ALERTS - {"VisionHighErrorRate"}:
+        evidence = _alert_rules()[name][0]["annotations"].get("evidence", "")
+        assert 'query "vision:service_url"' in evidence and evidence.endswith("/#source={{ $labels.source }}"), name
+
+
 def test_thresholds_and_alerts_are_documented() -> None:
     assert ALERTS_DOC.exists(), f"{ALERTS_DOC} is missing"
     doc = ALERTS_DOC.read_text(encoding="utf-8")

@@ -77,3 +77,15 @@ def test_sigterm_finishes_the_request_in_flight(tmp_path: Path, model_path: str,
         assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
     assert answer["status"] == 200
     assert answer["body"]["image"] == {"width": 3000, "height": 4000}  # type: ignore[index]
+
+
+def test_help_of_every_subcommand_shows_the_defaults() -> None:
+    serve = run_cli("serve", "--help")
+    assert serve.returncode == 0
+    for shown in ("VISION_HOST; default: 0.0.0.0", "VISION_PORT; default: 8000", "VISION_DEVICE; default: auto"):
+        assert shown in " ".join(serve.stdout.split()), serve.stdout
+    assert "(default: 640)" in run_cli("analyze", "--help").stdout
+    demo = " ".join(run_cli("demo", "--help").stdout.split())
+    assert "(default: http://127.0.0.1:8000)" in demo and "(default: 40)" in demo
+    assert "(default: None)" not in demo
+    assert "VISION_MODEL; default: yolo11n.pt" in " ".join(run_cli("baseline", "build", "--help").stdout.split())

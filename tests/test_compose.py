@@ -205,6 +205,14 @@ def test_dockerfile_is_multi_stage_non_root_with_healthcheck_and_cpu_torch() -> 
         assert compiler not in runtime
 
 
+def test_the_image_installs_the_package_at_the_versions_of_the_lock() -> None:
+    """The same constraints.txt as make install and make test, sent in the build context."""
+    text = (REPO / "Dockerfile").read_text()
+    assert re.search(r"(?m)^COPY .*\bconstraints\.txt\b", text)
+    assert re.search(r"(?m)^RUN pip install -c constraints\.txt ", text)
+    assert "!constraints.txt" in (REPO / ".dockerignore").read_text().splitlines()
+
+
 def test_camera_example_file_loads() -> None:
     from vision_service.cameras.config import load_cameras
 

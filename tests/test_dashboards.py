@@ -171,6 +171,26 @@ def test_panels_read_the_datasource_variable_and_do_not_overlap(path: Path) -> N
     assert len(ids) == len(load(path)["panels"])
 
 
+def test_sources_link_to_their_card_on_the_live_page() -> None:
+    """Data links from a source's value or row to the service's page, at the URL Prometheus records (links.yml)."""
+    dashboard = load(DASHBOARD_DIR / "input-quality.json")
+    variable = {v["name"]: v for v in dashboard["templating"]["list"]}["vision_url"]
+    assert variable["hide"] == 2 and variable["query"] == "label_values(vision:service_url, url)"
+    linked = {
+        p["title"]: p["fieldConfig"]["defaults"]["links"]
+        for p in panels(dashboard)
+        if p.get("fieldConfig", {}).get("defaults", {}).get("links")
+    }
+    assert {"Mean brightness (5m)", "Noise sigma (5m)", "Firing alerts", "Camera status"} <= set(linked)
+    for title, links in linked.items():
+        (link,) = links
+        assert link["targetBlank"] and link["url"] in {
+            "${vision_url}/#source=${__field.labels.source}",
+            "${vision_url}/#source=${__data.fields.source}",
+            "${vision_url}/#source=${__data.fields.camera}",
+        }, title
+
+
 @pytest.mark.parametrize("query", QUERIES, ids=lambda q: q.id)
 def test_rate_windows_are_rate_interval_or_range(query: PanelQuery) -> None:
     windows = re.findall(r"(?:rate|increase)\([^()]*\[([^\]]+)\]", query.expr)
@@ -408,6 +428,11 @@ def test_variable_queries_list_the_sources_and_classes(scraped: Scraped) -> None
     detected = scraped.prom.query(scraped.substitute('vision_detections_total{source=~"$source"}', range_seconds=600))
     assert set(label_values("class", class_match.group(1))) == {r["metric"]["class"] for r in detected}
     assert set(scraped.classes) <= {r["metric"]["class"] for r in detected}
+
+
+def test_the_service_url_variable_reads_the_recorded_url(scraped: Scraped) -> None:
+    body = http_json(f"{scraped.prom.base}/api/v1/label/url/values?match[]=vision:service_url")
+    assert body["data"] == ["http://localhost:8000"]
 
 
 # --- two replicas: one answer per source ---------------------------------------------------------

@@ -214,3 +214,33 @@ def test_both_engines_measure_the_same_frames_alike(
 def test_only_weights_with_a_torch_module_can_use_it() -> None:
     assert supports("pt") and supports("yaml")
     assert not supports("onnx") and not supports("tflite") and not supports("engine")
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_thumbnail_is_made_on_the_device_like_the_host_engines(
+    device_engine: DeviceEngine, host: Engine[Any], name: str
+) -> None:
+    """Area averaging on the device, one small copy back: the same picture as OpenCV's INTER_AREA.
+
+    Torch's ``area`` mode averages whole-pixel bins, OpenCV weighs fractional ones, so fine detail
+    (the bus's railings at 3.4:1) differs by a few grey levels; the image and its mean do not.
+    """
+    bgr = cv2.imread(str(ASSETS / name))
+    frame = device_engine.from_host(bgr, source="upload")
+    small = device_engine.thumbnail(frame, 320)
+    reference = host.thumbnail(host.from_host(bgr, source="upload"), 320)
+    assert small.shape == reference.shape and small.dtype == np.uint8 and small.flags.c_contiguous
+    assert np.abs(small.astype(np.int16) - reference.astype(np.int16)).mean() < 3.0
+    assert abs(float(small.mean()) - float(reference.mean())) < 0.5
+    before = frame.pixels.clone()
+    small[:] = 0  # the copy is the thumbnail's own: writing to it leaves the frame alone
+    assert torch.equal(frame.pixels, before)
+
+
+def test_thumbnail_of_a_small_frame_is_the_frame_in_bgr(device_engine: DeviceEngine, bus_bgr: np.ndarray) -> None:
+    bgr = cv2.resize(bus_bgr, (120, 160), interpolation=cv2.INTER_AREA)
+    frame = device_engine.from_host(bgr, source="upload")
+    small = device_engine.thumbnail(frame, 640)
+    assert np.array_equal(small, bgr)
+    small[:] = 0
+    assert int(frame.pixels.sum()) > 0

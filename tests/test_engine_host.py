@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -56,3 +57,13 @@ def test_int8_tflite_export_finds_the_bus_and_people(bus_bgr: np.ndarray) -> Non
     (result,) = engine.run([engine.from_host(bus_bgr, source="upload")]).results
     names = [d.class_name for d in result.detections]
     assert "bus" in names and names.count("person") >= 3
+
+
+def test_thumbnail_is_an_area_downscaled_copy_that_owns_its_memory(bus_bgr: np.ndarray) -> None:
+    engine = engine_for("yolo11n.yaml", image_size=320)
+    frame = engine.from_host(bus_bgr, source="upload")
+    small = engine.thumbnail(frame, 320)
+    assert small.shape == (320, 240, 3) and small.dtype == np.uint8  # 810x1080 -> longer side 320
+    assert np.array_equal(small, cv2.resize(bus_bgr, (240, 320), interpolation=cv2.INTER_AREA))
+    same = engine.thumbnail(frame, 4096)  # never enlarged
+    assert np.array_equal(same, bus_bgr) and not np.shares_memory(same, bus_bgr)

@@ -129,3 +129,11 @@ def test_client_strings_never_become_label_values(client, bus_bytes: bytes) -> N
     assert all(r.startswith("/") or r == "unmatched" for r in routes)
     client.get("/some/random/path/42")
     assert "/some/random/path/42" not in client.get("/metrics").text
+
+
+def test_metrics_endpoint_has_no_created_series(client, bus_bytes: bytes) -> None:  # type: ignore[no-untyped-def]
+    """Counters and histograms carry no `*_created` companion series (no panel or rule reads them)."""
+    assert client.post("/v1/detect", files={"image": ("bus.jpg", bus_bytes, "image/jpeg")}).status_code == 200
+    text = client.get("/metrics").text
+    assert "vision_images_total{" in text and "vision_image_brightness_ratio_count{" in text
+    assert [line for line in text.splitlines() if "_created" in line] == []

@@ -15,6 +15,7 @@ from tests.conftest import encode_jpeg, engine_for, pipeline_on
 from tests.infra import vision_service
 from vision_service.engine import Engine, Frame
 from vision_service.errors import ImageRejected, Reason
+from vision_service.evidence import EvidenceKeeper, MemoryStore
 from vision_service.measurement import Measurement
 from vision_service.pipeline import Pipeline
 
@@ -180,3 +181,38 @@ def test_saturated_service_answers_503_with_retry_after(tmp_path: Path, model_pa
     assert 200 in statuses and 503 in statuses
     assert all(h == "1" for s, h in zip(statuses, retry_after, strict=True) if s == 503)
     assert 'reason="overloaded"' in metrics
+
+
+def test_a_keeper_gets_small_copies_of_the_frames_it_wants_only(engine: Engine[Any], bus_bgr: np.ndarray) -> None:
+    """Asked about every frame; the engine makes a copy only for a yes, during the record step."""
+    store = MemoryStore(max_bytes=10_000_000, max_age_seconds=3600)
+    keeper = EvidenceKeeper(store, max_side=200, block_frames=1000)
+    recorded: list[str] = []
+    pipeline = pipeline_on(engine, sinks=[lambda m: recorded.append(m.source)], keepers=[keeper])
+    frames = [engine.from_host(bus_bgr, source="cam-a") for _ in range(3)]
+    for frame in frames:  # one at a time: the same frame three times is kept once (nothing beats it)
+        pipeline.submit([frame])[0].result(RESULT_TIMEOUT)
+    pipeline.close()
+    keeper.close()
+    assert recorded == ["cam-a"] * 3 and keeper.decided == 1
+    (kept,) = store.samples("cam-a")
+    assert (kept.width, kept.height) == (810, 1080)
+    assert (kept.image_width, kept.image_height) == (150, 200)
+    assert set(kept.kinds) == {"latest", "darkest", "blurriest", "noisiest"}  # no detections: no confidence
+
+
+def test_a_failing_keeper_fails_neither_the_frame_nor_the_sinks(engine: Engine[Any], bus_bgr: np.ndarray) -> None:
+    class Broken:  # a keeper with a bug
+        max_side = 100
+
+        def wants(self, m: Measurement) -> bool:
+            raise RuntimeError("keeper bug")
+
+        def keep(self, m: Measurement, decision: Any, pixels: np.ndarray) -> None:
+            raise AssertionError("never reached")
+
+    recorded: list[str] = []
+    pipeline = pipeline_on(engine, sinks=[lambda m: recorded.append(m.source)], keepers=[Broken()])
+    (measured,) = [f.result(RESULT_TIMEOUT) for f in pipeline.submit([engine.from_host(bus_bgr, source="cam-a")])]
+    pipeline.close()
+    assert measured.source == "cam-a" and recorded == ["cam-a"]

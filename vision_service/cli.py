@@ -1,4 +1,4 @@
-"""``vision-service``: serve the API, or analyze image files from the shell."""
+"""``vision-service``: serve the API; analyze image files, build baselines, export evidence frames from the shell."""
 
 from __future__ import annotations
 
@@ -17,22 +17,61 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".g
 WHOLE_COLUMNS = ("sharpness", "colourfulness")
 
 
+class DEFAULTS(argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows each flag's default, except where there is none (None: an env variable decides)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
+def _setting_help(field: str, text: str) -> str:
+    """Help of a flag that overrides a setting: its variable and the setting's default."""
+    from vision_service.core.config import Settings
+
+    default = Settings.model_fields[field].default
+    shown = "unset" if default is None else default
+    return f"{text} (VISION_{field.upper()}; default: {shown})".replace("%", "%%")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vision-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="start the detection API (settings from VISION_* env)")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--model", help="weights file or model .yaml (VISION_MODEL)")
-    serve.add_argument("--device", help="auto, cpu or cuda:N (VISION_DEVICE)")
-    serve.add_argument("--cameras-file", help="YAML camera list (VISION_CAMERAS_FILE)")
+    serve = commands.add_parser(
+        "serve",
+        help="start the detection API (settings from VISION_* env)",
+        description="Start the detection API. Every setting is a VISION_* variable (README, Settings); "
+        "these flags override the variables. Defaults shown are the settings' own.",
+    )
+    serve.add_argument("--host", help=_setting_help("host", "bind address"))
+    serve.add_argument("--port", type=int, help=_setting_help("port", "bind port"))
+    serve.add_argument("--model", help=_setting_help("model", "weights file or model .yaml"))
+    serve.add_argument("--device", help=_setting_help("device", "auto, cpu or cuda:N"))
+    serve.add_argument("--cameras-file", help=_setting_help("cameras_file", "YAML camera list"))
     serve.set_defaults(func=_serve)
 
-    analyze = commands.add_parser("analyze", help="print quality signals of image files or folders")
+    analyze = commands.add_parser(
+        "analyze", help="print quality signals of image files or folders", formatter_class=DEFAULTS
+    )
     analyze.add_argument("paths", nargs="+", type=Path)
     analyze.add_argument("--json", action="store_true", help="JSON lines instead of a table")
-    analyze.add_argument("--analysis-size", type=int, default=640)
+    analyze.add_argument("--analysis-size", type=int, default=640, help="longer side the image is resized to")
+    analyze.add_argument(
+        "--report",
+        type=Path,
+        help="write one self-contained HTML report instead of the table: distributions per signal, the worst images",
+    )
+    analyze.add_argument(
+        "--thresholds-file",
+        type=Path,
+        help="thresholds drawn in the report (default: VISION_THRESHOLDS_FILE or the packaged file)",
+    )
     analyze.set_defaults(func=_analyze)
 
     baseline = commands.add_parser("baseline", help="reference baselines for drift detection (docs/drift.md)")
@@ -41,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "build",
         help="measure and detect reference images or a recorded stream and write the source's baseline JSON, "
         "with day, twilight and night regimes",
+        formatter_class=DEFAULTS,
     )
     build.add_argument(
         "paths",
@@ -51,39 +91,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     build.add_argument(
         "--out", type=Path, help="output file (default: <VISION_BASELINE_DIR or ./baselines>/<source>.json)"
     )
-    build.add_argument("--model", help="weights file (VISION_MODEL)")
-    build.add_argument("--device", help="auto, cpu or cuda:N (VISION_DEVICE)")
+    build.add_argument("--model", help=_setting_help("model", "weights file"))
+    build.add_argument("--device", help=_setting_help("device", "auto, cpu or cuda:N"))
     build.add_argument(
         "--single-regime", action="store_true", help="one regime for all frames (no day / twilight / night split)"
     )
     build.add_argument("--hours", help="hour-of-day buckets, their start hours, e.g. 6,18 (regimes day-h06 ...)")
     build.add_argument(
-        "--night-brightness",
-        type=float,
-        default=NIGHT_BRIGHTNESS,
-        help=f"frames darker than this are night (default {NIGHT_BRIGHTNESS})",
+        "--night-brightness", type=float, default=NIGHT_BRIGHTNESS, help="frames darker than this are night"
     )
     build.add_argument(
         "--day-brightness",
         type=float,
         default=DAY_BRIGHTNESS,
-        help=f"colour frames darker than this are twilight (default {DAY_BRIGHTNESS}; 0 = no twilight regime)",
+        help="colour frames darker than this are twilight (0 = no brightness criterion)",
     )
     build.add_argument(
         "--day-noise",
         default="auto",
-        help="colour frames grainier than this noise_sigma are twilight: a number, 'auto' (default: 1.5 times "
+        help="colour frames grainier than this noise_sigma are twilight: a number, 'auto' (1.5 times "
         f"the camera's daylight grain, at least {MIN_DAY_NOISE}) or 'off'",
     )
     build.add_argument(
         "--monochrome-colourfulness",
         type=float,
         default=MONOCHROME_COLOURFULNESS,
-        help=f"frames less colourful than this are the IR night mode (default {MONOCHROME_COLOURFULNESS})",
+        help="frames less colourful than this are the IR night mode",
     )
-    build.add_argument(
-        "--every", type=float, default=1.0, help="videos and streams: one frame per this many seconds (default 1)"
-    )
+    build.add_argument("--every", type=float, default=1.0, help="videos and streams: one frame per this many seconds")
     build.add_argument(
         "--max-frames", type=int, default=0, help="videos and streams: at most this many frames each (0 = all)"
     )
@@ -96,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = commands.add_parser(
         "demo",
         help="post a day-night-day sequence of real photos to a running service (sources must be in VISION_SOURCES)",
+        formatter_class=DEFAULTS,
     )
     demo.add_argument("--url", default="http://127.0.0.1:8000", help="base URL of the running service")
     demo.add_argument(
@@ -103,15 +139,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     demo.add_argument("--cycle-minutes", type=float, default=10.0, help="length of one day-night-day cycle")
     demo.add_argument("--rate", type=float, default=2.0, help="images per second over all sources (0 = no pause)")
-    demo.add_argument("--count", type=int, default=0, help="stop after this many images (default: run until Ctrl-C)")
-    demo.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
+    demo.add_argument("--count", type=int, default=0, help="stop after this many images (0: run until Ctrl-C)")
+    demo.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: no limit)")
     demo.add_argument("--bad-every", type=int, default=40, help="send a truncated JPEG every N images (0 = never)")
-    demo.add_argument("--api-key", default=None, help="X-API-Key, when the service has one (default: VISION_API_KEY)")
+    demo.add_argument("--api-key", help="X-API-Key, when the service has one (default: $VISION_API_KEY)")
     demo.set_defaults(func=_demo)
 
-    args = parser.parse_args(argv)
-    result: int = args.func(args)
-    return result
+    export = commands.add_parser(
+        "export",
+        help="write a source's evidence frames and a JSON/CSV manifest into a folder, ready for labelling",
+        formatter_class=DEFAULTS,
+    )
+    origin = export.add_mutually_exclusive_group(required=True)
+    origin.add_argument("--url", help="base URL of a running service, e.g. http://127.0.0.1:8000")
+    origin.add_argument("--store", type=Path, help="a service's evidence directory (VISION_EVIDENCE_DIR), read only")
+    export.add_argument("--source", required=True, help="source id, e.g. a camera id")
+    export.add_argument(
+        "--kind",
+        default="all",
+        help="comma-separated kinds (latest, darkest, blurriest, noisiest, lowest_confidence, "
+        "low_light, noisy, blurry, drift, no_detections, low_confidence) or all",
+    )
+    export.add_argument("--out", type=Path, required=True, help="folder to write the frames and manifest.json/.csv to")
+    export.add_argument("--api-key", help="X-API-Key, when the service has one (default: $VISION_API_KEY)")
+    export.set_defaults(func=_export)
+
+    return parser
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -120,6 +173,7 @@ def _serve(args: argparse.Namespace) -> int:
     from vision_service.api.main import create_app
     from vision_service.api.server import serve
     from vision_service.core.config import Settings
+    from vision_service.thresholds import ThresholdsError
 
     overrides = {
         key: value
@@ -138,7 +192,11 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"vision-service: invalid settings:\n{exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except (ThresholdsError, OSError) as exc:  # an unusable thresholds file or evidence directory
+        print(f"vision-service: cannot start: {exc}", file=sys.stderr)
+        return 2
     state = app.state.service
     serve(app, settings, on_drain=lambda: setattr(state, "draining", True))
     return 0
@@ -159,25 +217,64 @@ def _analyze(args: argparse.Namespace) -> int:
     from vision_service.engine.decode import decode_image
     from vision_service.errors import ImageRejected
 
+    report = _folder_report(args) if args.report else None
+    if report is None and args.report:
+        return 2
     files = list(_image_files(args.paths))
     show_progress = any(p.is_dir() for p in args.paths) and sys.stderr.isatty()
     rows: list[dict[str, Any]] = []
-    failed = 0
+    analysed = failed = 0
     for path in tqdm(files, desc="analyzing", unit="img", disable=not show_progress, file=sys.stderr):
         try:
             bgr = decode_image(path.read_bytes(), max_bytes=1 << 31, max_pixels=1 << 31)
         except (OSError, ImageRejected) as exc:
             failed += 1
             print(f"{path}: {exc}", file=sys.stderr)
+            if report is not None:
+                report.fail(_relative(path, args.paths), str(exc))
             continue
-        report = quality.measure(bgr, analysis_size=args.analysis_size)
-        row = {"path": str(path), "width": bgr.shape[1], "height": bgr.shape[0], **report.as_dict()}
+        measured = quality.measure(bgr, analysis_size=args.analysis_size)
+        analysed += 1
+        row = {"path": str(path), "width": bgr.shape[1], "height": bgr.shape[0], **measured.as_dict()}
         if args.json:
             print(json.dumps(row), flush=True)
-        rows.append(row)
-    if not args.json and rows:
+        if report is not None:
+            report.add(_relative(path, args.paths), measured)
+        elif not args.json:
+            rows.append(row)
+    if report is not None:
+        args.report.write_text(report.html(_report_root(args.paths)), encoding="utf-8")
+        print(f"wrote {args.report}: {analysed} images, {failed} unreadable", file=sys.stderr)
+    elif rows:
         _print_table(rows)
-    return 1 if failed and not rows else 0
+    return 1 if failed and not analysed else 0
+
+
+def _folder_report(args: argparse.Namespace) -> Any:
+    """The report collector, with the thresholds its charts mark; None (after a message) when they are unusable."""
+    from vision_service.core.config import Settings
+    from vision_service.folder_report import FolderReport
+    from vision_service.thresholds import ThresholdsError, load_thresholds
+
+    try:
+        thresholds = load_thresholds(args.thresholds_file or Settings().thresholds_file)
+    except ThresholdsError as exc:
+        print(f"vision-service: {exc}", file=sys.stderr)
+        return None
+    return FolderReport(", ".join(str(p) for p in args.paths), thresholds)
+
+
+def _report_root(paths: Sequence[Path]) -> Path:
+    """The folder report paths are relative to: the one folder given, else the current directory."""
+    return paths[0] if len(paths) == 1 and paths[0].is_dir() else Path(".")
+
+
+def _relative(path: Path, paths: Sequence[Path]) -> str:
+    root = _report_root(paths)
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
@@ -300,6 +397,25 @@ def _demo(args: argparse.Namespace) -> int:
         f"({dict(stats.rejected_by_reason)}), {stats.detections} detections"
     )
     return 0 if stats.processed else 1
+
+
+def _export(args: argparse.Namespace) -> int:
+    import os
+
+    from vision_service.clients.export import ExportError, export_from_service, export_from_store, parse_kinds
+
+    try:
+        kinds = parse_kinds(args.kind)
+        if args.url:
+            key = args.api_key or os.environ.get("VISION_API_KEY") or None
+            result = export_from_service(args.url, args.source, kinds, args.out, api_key=key, report=print)
+        else:
+            result = export_from_store(args.store, args.source, kinds, args.out, report=print)
+    except ExportError as exc:
+        print(f"vision-service export: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {result.frames} frames and {result.manifest} (+ manifest.csv) to {result.out}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -44,6 +44,8 @@ class Reason(StrEnum):
     TOO_MANY_CAMERAS = "too_many_cameras"
     NO_FRAME = "no_frame"
     CAMERAS_SHARDED = "cameras_sharded"
+    SOURCE_NOT_FOUND = "source_not_found"
+    SAMPLE_NOT_FOUND = "sample_not_found"
     CAMERA_CHANGES_OFF = "camera_changes_disabled"
 
 
@@ -73,6 +75,8 @@ STATUS: dict[Reason, int] = {
     Reason.TOO_MANY_CAMERAS: 409,
     Reason.NO_FRAME: 404,
     Reason.CAMERAS_SHARDED: 409,
+    Reason.SOURCE_NOT_FOUND: 404,
+    Reason.SAMPLE_NOT_FOUND: 404,
     Reason.CAMERA_CHANGES_OFF: 403,
 }
 

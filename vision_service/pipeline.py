@@ -16,13 +16,17 @@ The pipeline sits between the sources (upload routes, the camera scheduler) and 
 * **isolation**: when a batch fails as a whole, each of its frames is run again alone, so a
   frame that breaks the engine fails only its own caller;
 * **recording**: each frame that succeeded becomes a :class:`Measurement`, built here and only
-  here, and goes to the sinks (metrics, drift windows) once, after the retry, before its caller
-  is answered. A sink that raises is logged and never fails the frame or the other sinks.
+  here, and goes to the sinks (metrics, drift windows, history, conditions) once, after the retry,
+  before its caller is answered. A sink that raises is logged and never fails the frame or the
+  other sinks;
+* **keeping pixels**: a :class:`FrameKeeper` (the evidence keeper) is asked about each measurement
+  after the sinks; only when it wants the frame does the pipeline ask the engine for a small host
+  copy (:meth:`Engine.thumbnail`), while the frame is still alive, and hand that to the keeper. No
+  reference to a frame outlives the record step.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ctypes
 import logging
@@ -30,7 +34,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
 
 from vision_service.batching import BatcherClosed, MicroBatcher
 from vision_service.engine import Engine, Frame, FrameResult
@@ -48,6 +54,21 @@ BatchSink = Callable[[int], None]
 #: One uploaded image's fate: its measurement to come, or why it was refused.
 Outcome = Future[Measurement] | ImageRejected
 
+
+class FrameKeeper(Protocol):
+    """A sink that keeps the pixels of a few frames (:class:`vision_service.evidence.EvidenceKeeper`)."""
+
+    max_side: int  # longer side of the copies it is given
+
+    def wants(self, m: Measurement) -> Any:
+        """Whether to keep this frame (a truthy decision) or not (None): comparisons, no pixels."""
+        ...
+
+    def keep(self, m: Measurement, decision: Any, pixels: np.ndarray) -> None:
+        """The frame's small host BGR copy, for the decision :meth:`wants` made."""
+        ...
+
+
 log = logging.getLogger(__name__)
 
 
@@ -64,11 +85,13 @@ class Pipeline:
         max_pixels_in_flight: int,
         sinks: Sequence[Sink] = (),
         batch_sinks: Sequence[BatchSink] = (),
+        keepers: Sequence[FrameKeeper] = (),
         accepts: Callable[[str], bool] = lambda source: True,
     ) -> None:
         self.max_pending = max_pending
         self.sinks = list(sinks)
         self.batch_sinks = list(batch_sinks)
+        self.keepers = list(keepers)
         # A frame whose source went away meanwhile (a removed camera) is answered, not recorded.
         self.accepts = accepts
         self._engine: Engine[Any] | None = None
@@ -94,6 +117,7 @@ class Pipeline:
         *,
         sinks: Sequence[Sink] = (),
         batch_sinks: Sequence[BatchSink] = (),
+        keepers: Sequence[FrameKeeper] = (),
         accepts: Callable[[str], bool] = lambda source: True,
     ) -> Pipeline:
         return cls(
@@ -104,6 +128,7 @@ class Pipeline:
             max_pixels_in_flight=settings.max_pixels_in_flight,
             sinks=sinks,
             batch_sinks=batch_sinks,
+            keepers=keepers,
             accepts=accepts,
         )
 
@@ -213,11 +238,6 @@ class Pipeline:
         except BatcherClosed:
             raise ImageRejected(Reason.NOT_READY, "the service is shutting down") from None
 
-    async def measure(self, frames: Sequence[Frame[Any]]) -> list[Measurement]:
-        """:meth:`submit` and await, never blocking the event loop (the HTTP routes)."""
-        futures = [asyncio.wrap_future(f) for f in self.submit(frames)]
-        return list(await asyncio.gather(*futures))
-
     def _run_batch(self, frames: list[Frame[Any]]) -> list[Measurement | Exception]:
         """The batcher's handler: run, build each measurement, record the successes once."""
         engine = self.engine
@@ -228,7 +248,9 @@ class Pipeline:
             outcome if isinstance(outcome, Exception) else self._measurement(frame, outcome, engine, shared)
             for frame, outcome in zip(frames, outcomes, strict=True)
         ]
-        self._record([m for m in measured if isinstance(m, Measurement)], passes)
+        self._record(
+            engine, [(f, m) for f, m in zip(frames, measured, strict=True) if isinstance(m, Measurement)], passes
+        )
         return measured
 
     @staticmethod
@@ -267,15 +289,27 @@ class Pipeline:
             scene=result.scene,
         )
 
-    def _record(self, measurements: list[Measurement], passes: list[int]) -> None:
+    def _record(self, engine: Engine[Any], done: list[tuple[Frame[Any], Measurement]], passes: list[int]) -> None:
         for size in passes:
             for batch_sink in self.batch_sinks:
                 _isolated(batch_sink, size)
-        for measurement in measurements:
+        for frame, measurement in done:
             if not self.accepts(measurement.source):
                 continue
             for sink in self.sinks:
                 _isolated(sink, measurement)
+            for keeper in self.keepers:
+                _offer(keeper, engine, frame, measurement)
+
+
+def _offer(keeper: FrameKeeper, engine: Engine[Any], frame: Frame[Any], measurement: Measurement) -> None:
+    """Ask a keeper about a frame; make the small copy only when it wants it. Failures are logged, never raised."""
+    try:
+        decision = keeper.wants(measurement)
+        if decision:
+            keeper.keep(measurement, decision, engine.thumbnail(frame, keeper.max_side))
+    except Exception:
+        log.exception("keeper %r failed", keeper)
 
 
 # After a request of this many decoded pixels, freed memory is handed back to the system.

@@ -1,4 +1,8 @@
-"""Optional API key: when ``VISION_API_KEY`` is set, protected routes need it in ``X-API-Key``."""
+"""Optional API key: when ``VISION_API_KEY`` is set, protected routes need it in ``X-API-Key``.
+
+Reading routes (GET, HEAD) also accept the browser session cookie the live page's login sets
+(:mod:`vision_service.api.session`); nothing accepts a key in the URL.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import hmac
 from fastapi import Request
 from fastapi.security import APIKeyHeader
 
+from vision_service.api import session
 from vision_service.api.state import ServiceState
 from vision_service.errors import ApiError, Reason
 
@@ -16,12 +21,16 @@ _scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="Requi
 
 
 async def require_api_key(request: Request) -> None:
-    """Refuse with 401 unless the configured key was sent; constant-time comparison."""
+    """Refuse with 401 unless the configured key was sent (constant-time comparison), or, on a GET or
+    HEAD request, a valid session cookie."""
     state: ServiceState = request.app.state.service
     expected = state.settings.api_key
     if expected is None:
         return
-    sent = await _scheme(request) or ""
+    sent = await _scheme(request)
+    if sent is None and session.authenticated_by_cookie(request, expected):
+        return
+    sent = sent or ""
     if not hmac.compare_digest(sent.encode(), expected.get_secret_value().encode()):
         raise ApiError(Reason.UNAUTHORIZED, f"missing or wrong {API_KEY_HEADER} header")
 

@@ -1,4 +1,5 @@
-"""What the routes share: settings, pipeline, metrics, sources, drift and cameras, and loading the model."""
+"""What the routes share: settings, pipeline, metrics, sources, drift, cameras, history, conditions and
+evidence, and loading the model."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from vision_service.cameras.manager import CameraManager
+from vision_service.conditions import ConditionMonitor
 from vision_service.core.config import Settings
 from vision_service.drift import DriftTracker
 from vision_service.engine.factory import ModelLoadError, load_engine
+from vision_service.evidence import EvidenceKeeper
+from vision_service.history import SignalHistory
 from vision_service.metrics import Metrics
 from vision_service.pipeline import Pipeline
 from vision_service.sources import Sources
@@ -28,6 +32,9 @@ class ServiceState:
     sources: Sources
     drift: DriftTracker
     cameras: CameraManager
+    history: SignalHistory
+    conditions: ConditionMonitor
+    evidence: EvidenceKeeper | None  # None with VISION_EVIDENCE_ENABLED=false
     # Set on the first shutdown signal: /readyz answers 503 while requests are still served.
     draining: bool = False
 

@@ -140,6 +140,33 @@ class Settings(BaseSettings):
     drift_window_frames: int = Field(
         500, ge=10, le=100_000, description="Frames per source in the rolling window compared with its baseline."
     )
+    thresholds_file: Path | None = Field(
+        None,
+        description="Prometheus rules file with the vision:threshold:* constants that the conditions of the API "
+        "and the live page compare against (e.g. the thresholds.yml your Prometheus loads); unset: the copy "
+        "shipped in the package, identical to compose/prometheus/rules/thresholds.yml.",
+    )
+    evidence_enabled: bool = Field(
+        True,
+        description="Keep sample frames per source (latest, darkest, blurriest, noisiest, lowest confidence, "
+        "and the frames where a condition began) for /v1/sources/{id}/samples and the live page (docs/evidence.md).",
+    )
+    evidence_dir: Path | None = Field(
+        None,
+        description="Directory of the evidence frames (a JPEG and a JSON file each, one folder per source), kept "
+        "across restarts; unset: they are kept in memory only.",
+    )
+    evidence_max_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Size cap of the evidence frames (images and their JSON), bytes; the oldest go first.",
+    )
+    evidence_max_age_hours: float = Field(
+        24.0, gt=0, le=24 * 366, description="Evidence frames older than this are deleted, hours."
+    )
+    evidence_max_side: int = Field(
+        640, ge=64, le=4096, description="Longer side of a kept evidence frame, pixels (downscaled, never enlarged)."
+    )
     api_key: SecretStr | None = Field(
         None, description="When set, detection and camera routes require this value in the X-API-Key header."
     )

@@ -65,10 +65,7 @@ class DriftCollector(Collector):
             now = current.get(source)
             for name in sorted(set(baseline.regimes) | ({now} if now else set())):
                 regime.add_metric([source, name], 1.0 if name == now else 0.0)
-            # The reference of the regime the source is in now; before its first frame, a single regime's.
-            reference = baseline.regimes.get(now) if now else None
-            if reference is None and now is None and len(baseline.regimes) == 1:
-                reference = next(iter(baseline.regimes.values()))
+            reference = self.tracker.reference(source)
             if reference is None:
                 continue
             for signal in SIGNALS:

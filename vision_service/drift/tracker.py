@@ -255,6 +255,18 @@ class DriftTracker:
         with self._lock:
             return dict(self._baselines)
 
+    def reference(self, source: str) -> Reference | None:
+        """The source's reference for the regime it is in now (before its first frame: a single
+        regime's), None without a baseline or a reference for that regime."""
+        with self._lock:
+            baseline = self._baselines.get(source)
+            regime = self._current.get(source)
+        if baseline is None:
+            return None
+        if regime is None:
+            return next(iter(baseline.regimes.values())) if len(baseline.regimes) == 1 else None
+        return baseline.regimes.get(regime)
+
     def current_regimes(self) -> dict[str, str]:
         """The regime of each source's latest frame."""
         with self._lock:
@@ -274,15 +286,38 @@ class DriftTracker:
                 reference = None if baseline is None else baseline.regimes.get(regime)
                 pending.append((source, regime, window.seen, window.snapshot(), reference))
             cache = dict(self._cache)
-        results: list[SourceDrift] = []
-        for source, regime, seen, frames, reference in pending:
-            cached = cache.get((source, regime))
-            if cached is not None and cached[0] == seen and cached[1] is reference:
-                results.append(cached[2])
-                continue
-            scores = drift_scores(reference, pool(frames)) if reference is not None else {}
-            result = SourceDrift(source=source, regime=regime, window_size=len(frames), scores=scores)
-            with self._lock:
-                self._cache[(source, regime)] = (seen, reference, result)
-            results.append(result)
-        return results
+        return [
+            self._scored(source, regime, seen, frames, reference, cache.get((source, regime)))
+            for source, regime, seen, frames, reference in pending
+        ]
+
+    def drift_of(self, source: str) -> SourceDrift | None:
+        """Window size and drift scores of one source in the regime it is in now (its latest frame's),
+        None when it has no window (cached like :meth:`drift`)."""
+        with self._lock:
+            regime = self._current.get(source)
+            window = None if regime is None else self._windows.get((source, regime))
+            if regime is None or window is None:
+                return None
+            baseline = self._baselines.get(source)
+            reference = None if baseline is None else baseline.regimes.get(regime)
+            seen, frames = window.seen, window.snapshot()
+            cached = self._cache.get((source, regime))
+        return self._scored(source, regime, seen, frames, reference, cached)
+
+    def _scored(
+        self,
+        source: str,
+        regime: str,
+        seen: int,
+        frames: list[FrameSignals],
+        reference: Reference | None,
+        cached: tuple[int, Reference | None, SourceDrift] | None,
+    ) -> SourceDrift:
+        if cached is not None and cached[0] == seen and cached[1] is reference:
+            return cached[2]
+        scores = drift_scores(reference, pool(frames)) if reference is not None else {}
+        result = SourceDrift(source=source, regime=regime, window_size=len(frames), scores=scores)
+        with self._lock:
+            self._cache[(source, regime)] = (seen, reference, result)
+        return result

@@ -123,6 +123,24 @@ class Engine(Protocol[P]):
         """Quality and detections of every frame, in order. Raises when the batch fails as a whole."""
         ...
 
+    def thumbnail(self, frame: Frame[P], max_side: int) -> np.ndarray:
+        """A host BGR ``(h, w, 3)`` uint8 copy of ``frame``, area-downscaled to :func:`thumbnail_size`.
+
+        The one way pixels leave an engine after :meth:`run`: the pipeline calls it only for frames
+        a keeper decided to keep (``vision_service.evidence``), while the frame is alive; the array
+        returned owns its memory and refers to nothing of the frame (a device engine resizes on
+        its device and copies back only the small image).
+        """
+        ...
+
+
+def thumbnail_size(height: int, width: int, max_side: int) -> tuple[int, int]:
+    """``(h, w)`` with the longer side at most ``max_side``, the aspect ratio kept; never enlarged."""
+    scale = max_side / max(height, width)
+    if scale >= 1:
+        return height, width
+    return max(round(height * scale), 1), max(round(width * scale), 1)
+
 
 __all__ = [
     "Analysis",
@@ -132,4 +150,5 @@ __all__ = [
     "Frame",
     "FrameResult",
     "ModelInfo",
+    "thumbnail_size",
 ]

@@ -41,7 +41,15 @@ import numpy as np
 
 import quality
 from quality.report import QualityReport
-from vision_service.engine import Analysis, DecodeLimits, EngineOptions, Frame, FrameResult, ModelInfo
+from vision_service.engine import (
+    Analysis,
+    DecodeLimits,
+    EngineOptions,
+    Frame,
+    FrameResult,
+    ModelInfo,
+    thumbnail_size,
+)
 from vision_service.engine.decode import MIN_SIDE, decode_each
 from vision_service.engine.jpeg import read_jpeg_header
 from vision_service.errors import ImageRejected
@@ -203,6 +211,26 @@ class DeviceEngine:
             for frame, report, found, scene in zip(frames, reports, detections, scenes, strict=True)
         ]
         return Analysis(results, [len(members) for members in groups])
+
+    def thumbnail(self, frame: Frame[torch.Tensor], max_side: int) -> np.ndarray:
+        """The frame downscaled on the device (area averaging) and copied back as host BGR uint8.
+
+        Only the small image crosses to the host; the returned array is a fresh copy, never a view
+        of the frame's tensor.
+        """
+        import torch
+        import torch.nn.functional as F
+
+        height, width = thumbnail_size(frame.height, frame.width, max_side)
+        with torch.inference_mode():
+            image = frame.pixels
+            if (height, width) != (frame.height, frame.width):
+                small = F.interpolate(image[None].float(), size=(height, width), mode="area")[0]
+                image = small.round_().clamp_(0, 255).to(torch.uint8)
+            # RGB (3, h, w) -> BGR (h, w, 3); flip and contiguous() copy, so nothing refers to the frame.
+            bgr = image.flip(0).permute(1, 2, 0).contiguous().cpu()
+        thumb: np.ndarray = bgr.numpy()
+        return thumb
 
     def warm_up(self) -> None:
         """Two passes on a grey frame, so the first real batch does not pay for kernel selection."""

@@ -11,10 +11,11 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import cv2
 import numpy as np
 
 import quality
-from vision_service.engine import Analysis, EngineOptions, Frame, FrameResult, ModelInfo
+from vision_service.engine import Analysis, EngineOptions, Frame, FrameResult, ModelInfo, thumbnail_size
 from vision_service.engine.decode import decode_each
 from vision_service.errors import ImageRejected
 from vision_service.measurement import Detection, StageTimes
@@ -63,6 +64,13 @@ class HostEngine:
             )
         ]
         return Analysis(results, passes)
+
+    def thumbnail(self, frame: Frame[np.ndarray], max_side: int) -> np.ndarray:
+        """The frame's BGR pixels area-downscaled (``cv2.INTER_AREA``) so the longer side is at most ``max_side``."""
+        height, width = thumbnail_size(frame.height, frame.width, max_side)
+        if (height, width) == (frame.height, frame.width):
+            return frame.pixels.copy()
+        return cv2.resize(frame.pixels, (width, height), interpolation=cv2.INTER_AREA)
 
     def warm_up(self) -> None:
         """Two passes on a grey frame: the first builds kernels and caches, the second confirms steady state."""

@@ -20,6 +20,7 @@ from vision_service.api.schemas import (
 from vision_service.api.state import ServiceState, State
 from vision_service.api.upload import BodyTimeouts, read_upload
 from vision_service.errors import ImageRejected, Reason
+from vision_service.measurement import Measurement
 
 router = APIRouter(prefix="/v1", tags=["detection"])
 
@@ -90,16 +91,10 @@ def _model(state: ServiceState) -> ModelOut:
 )
 async def detect(request: Request, state: State, source: str | None = SOURCE_QUERY) -> Response:
     images, source = await _read_images(state, request, source, max_images=1)
-    # Admitted from its header before decoding: when the detector is saturated, refusing costs no
-    # decode work. Its frame joins the frames of concurrent requests (and cameras) in one engine run.
-    admission, (outcome,) = await run_in_threadpool(state.pipeline.submit_images, images, source)
-    try:
-        if isinstance(outcome, ImageRejected):
-            raise outcome
-        measurement = await asyncio.wrap_future(outcome)
-    finally:
-        admission.release()
-    return json_response(detect_response(measurement, _model(state)))
+    (outcome,) = await _measure(state, images, source)
+    if isinstance(outcome, ImageRejected):
+        raise outcome
+    return json_response(detect_response(outcome, _model(state)))
 
 
 @router.post(
@@ -111,12 +106,7 @@ async def detect(request: Request, state: State, source: str | None = SOURCE_QUE
 )
 async def detect_batch(request: Request, state: State, source: str | None = SOURCE_QUERY) -> Response:
     images, source = await _read_images(state, request, source, max_images=state.settings.max_batch_images)
-    admission, outcomes = await run_in_threadpool(state.pipeline.submit_images, images, source)
-    try:
-        futures = [asyncio.wrap_future(o) for o in outcomes if not isinstance(o, ImageRejected)]
-        measured = iter(await asyncio.gather(*futures))
-    finally:
-        admission.release()
+    outcomes = await _measure(state, images, source)
     model = _model(state)
     results: list[BatchItem] = []
     for index, outcome in enumerate(outcomes):
@@ -124,6 +114,21 @@ async def detect_batch(request: Request, state: State, source: str | None = SOUR
             state.metrics.record_rejection(source, outcome.reason)
             results.append(BatchItem(index=index, ok=False, error=outcome.reason.value, detail=outcome.detail))
         else:
-            results.append(BatchItem(index=index, ok=True, **dict(detect_response(next(measured), model))))
-    processed = len(futures)
-    return json_response(BatchResponse(results=results, processed=processed, failed=len(outcomes) - processed))
+            results.append(BatchItem(index=index, ok=True, **dict(detect_response(outcome, model))))
+    failed = sum(isinstance(outcome, ImageRejected) for outcome in outcomes)
+    return json_response(BatchResponse(results=results, processed=len(outcomes) - failed, failed=failed))
+
+
+async def _measure(state: ServiceState, images: list[bytes], source: str) -> list[Measurement | ImageRejected]:
+    """Each image's measurement, or why it was refused; a refusal of the upload as a whole is raised.
+
+    Admitted from the headers before any decoding (when the detector is saturated, refusing costs no
+    decode work); each frame joins the frames of concurrent requests and cameras in one engine run.
+    """
+    admission, outcomes = await run_in_threadpool(state.pipeline.submit_images, images, source)
+    try:
+        futures = [asyncio.wrap_future(o) for o in outcomes if not isinstance(o, ImageRejected)]
+        measured = iter(await asyncio.gather(*futures))
+    finally:
+        admission.release()
+    return [o if isinstance(o, ImageRejected) else next(measured) for o in outcomes]
