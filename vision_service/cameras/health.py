@@ -31,10 +31,11 @@ exposure and gain, so dusk and auto-gain do not move them:
 The scores are exported as ``vision_camera_tamper_score{camera, kind}``.
 
 A covered lens is near-uniform *and* has lost the scene's layout; a genuinely dark night keeps its
-layout (similarity stays high: measured >= 0.86 on photographs at 0.3 % of the daylight), so it
-never reads as covered. Haze or paint lift the blacks (contrast / brightness falls) and take the
-detail with them; a defocused lens loses detail but keeps its contrast. Measured values on real
-photographs, for each kind and its look-alikes, are in docs/camera-health.md.
+layout (similarity above 0.85 for a colour night at 1 % and an infrared night at 0.5 % of
+daylight, tests/test_quality_scene.py), so it never reads as covered. Haze or paint lift the
+blacks (contrast / brightness falls) and take the detail with them; a defocused lens loses detail
+but keeps its contrast. Measured values on real photographs, for each kind and its look-alikes,
+are in docs/camera-health.md.
 
 **Minimum duration.** A kind counts (``vision_camera_tampered{kind} = 1``) once its evidence held
 on every frame for ``min_seconds``; it clears once the evidence has been absent for
@@ -85,11 +86,11 @@ OBSCURED = "obscured"
 #: The values of the ``kind`` label.
 KINDS: tuple[str, ...] = (COVERED, MOVED, DEFOCUSED, OBSCURED)
 
-#: ``moved`` below this similarity to the reference's gradient map (a 10 % pan reads <= 0.46, a
-#: shaking camera >= 0.9, night and blur >= 0.85 on the photographs of docs/camera-health.md).
+#: ``moved`` below this similarity to the reference's gradient map (on photographs: a 10 % pan read
+#: <= 0.46, a camera shaking by 1 % >= 0.9, night, blur and haze >= 0.85).
 MOVED_SIMILARITY = 0.5
 #: ``covered`` below this fraction of the reference's low-res contrast (covered lenses read <= 0.31,
-#: dark nights >= 0.31 but keep their layout).
+#: dark nights as low as 0.31 too, but they keep their layout).
 COVERED_CONTRAST_RATIO = 0.5
 #: ``defocused`` below this fraction of the reference's exposure-normalised sharpness.
 DEFOCUSED_SHARPNESS_RATIO = 0.3
