@@ -96,7 +96,9 @@ def load(name: str) -> np.ndarray:
     if name.endswith(".jpg"):
         from ultralytics.utils import ASSETS
 
-        return cv2.imread(str(ASSETS / name))
+        image = cv2.imread(str(ASSETS / name))
+        assert image is not None, name
+        return image
     import skimage.data
 
     return np.ascontiguousarray(getattr(skimage.data, name)()[:, :, ::-1])
@@ -380,16 +382,16 @@ def main(argv: list[str] | None = None) -> int:
             total.missed += result.missed
             total.false_alarms += result.false_alarms
             total.false_alarm_phases.update(result.false_alarm_phases)
-        for name, result in (drift(spec, args.seed + 100 + 10 * offset) if args.part != "tampering" else {}).items():
+        for name, one in (drift(spec, args.seed + 100 + 10 * offset) if args.part != "tampering" else {}).items():
             total_drift = drifts.setdefault(name, DriftResult())
-            total_drift.ordinary_day += result.ordinary_day
-            total_drift.ordinary_dusk_night += result.ordinary_dusk_night
-            total_drift.unusual_night += result.unusual_night
-            total_drift.unusual_firing |= {f"{spec.name} {key}" for key in result.unusual_firing}
-            total_drift.onsets += [f"{spec.name} {onset}" for onset in result.onsets]
-            if result.unusual_delay is not None:
+            total_drift.ordinary_day += one.ordinary_day
+            total_drift.ordinary_dusk_night += one.ordinary_dusk_night
+            total_drift.unusual_night += one.unusual_night
+            total_drift.unusual_firing |= {f"{spec.name} {key}" for key in one.unusual_firing}
+            total_drift.onsets += [f"{spec.name} {onset}" for onset in one.onsets]
+            if one.unusual_delay is not None:
                 previous = total_drift.unusual_delay
-                total_drift.unusual_delay = max(previous or 0.0, result.unusual_delay)
+                total_drift.unusual_delay = max(previous or 0.0, one.unusual_delay)
         print(f"camera {spec.name} done ({time.time() - started:.0f} s)", file=sys.stderr)
 
     if args.json:
@@ -406,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
                         }
                         for k, r in kinds.items()
                     },
-                    "drift": {k: {**vars(r), "unusual_firing": sorted(r.unusual_firing)} for k, r in drifts.items()},
+                    "drift": {k: {**vars(d), "unusual_firing": sorted(d.unusual_firing)} for k, d in drifts.items()},
                 },
                 indent=2,
             )
@@ -434,15 +436,15 @@ def main(argv: list[str] | None = None) -> int:
         "| unusual night: alerts firing | of which started in it | first of those after |"
     )
     print("|---|---|---|---|---|---|")
-    for name, r in drifts.items():
-        delay = "-" if r.unusual_delay is None else f"{r.unusual_delay / 60:.0f} min (slowest camera)"
+    for name, d in drifts.items():
+        delay = "-" if d.unusual_delay is None else f"{d.unusual_delay / 60:.0f} min (slowest camera)"
         print(
-            f"| {name} | {r.ordinary_day} | {r.ordinary_dusk_night} | {len(r.unusual_firing)} "
-            f"| {r.unusual_night} | {delay} |"
+            f"| {name} | {d.ordinary_day} | {d.ordinary_dusk_night} | {len(d.unusual_firing)} "
+            f"| {d.unusual_night} | {delay} |"
         )
     if args.verbose:
-        for name, r in drifts.items():
-            print(f"\n{name}:", *r.onsets, sep="\n  ")
+        for name, d in drifts.items():
+            print(f"\n{name}:", *d.onsets, sep="\n  ")
     print(
         "\nAn alert is one VisionInputDrift label set (signal, test, regime) starting to fire; "
         f"window {WINDOW_FRAMES} frames, PSI > {PSI_ACT} or KS > {KS_ACT}, for {ALERT_FOR / 60:.0f} min."

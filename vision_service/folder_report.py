@@ -51,6 +51,7 @@ VIEWS: tuple[SignalView, ...] = (
     SignalView("noise_sigma", "Noise sigma (noisiest first)", "high", "high_noise_sigma", digits=2),
     SignalView("underexposed_ratio", "Underexposed pixels (most first)", "high", None),
     SignalView("overexposed_ratio", "Overexposed pixels (most first)", "high", None),
+    SignalView("colourfulness", "Colourfulness (greyest first: an infrared night reads 0)", "low", None, digits=1),
 )
 assert {v.field for v in VIEWS} == {s.field for s in SIGNALS}
 
