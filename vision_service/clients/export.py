@@ -119,7 +119,8 @@ def _entry(frame: Mapping[str, Any], kinds: Sequence[str], file: str) -> dict[st
         "height": int(frame["height"]),
         "image_width": int(frame["image_width"]),
         "image_height": int(frame["image_height"]),
-        "quality": {name: float(frame["quality"][name]) for name in REPORT_FIELDS},
+        # Frames kept before a signal existed (colourfulness) lack it.
+        "quality": {name: float(frame["quality"][name]) for name in REPORT_FIELDS if name in frame["quality"]},
         "mean_confidence": frame.get("mean_confidence"),
         "detections": detections,
         "conditions": list(frame.get("conditions") or []),
@@ -152,7 +153,7 @@ def write_manifest(out: Path, entries: Sequence[Mapping[str, Any]], *, origin: s
                     e["height"],
                     e["image_width"],
                     e["image_height"],
-                    *(f"{e['quality'][name]:.6g}" for name in REPORT_FIELDS),
+                    *(f"{e['quality'][name]:.6g}" if name in e["quality"] else "" for name in REPORT_FIELDS),
                     "" if e["mean_confidence"] is None else f"{e['mean_confidence']:.4f}",
                     len(e["detections"]),
                     ";".join(sorted({d["class_name"] for d in e["detections"]})),

@@ -95,7 +95,11 @@ class Sample:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise SampleError(f"not a {FORMAT} record")
         try:
-            quality = {name: float(data["quality"][name]) for name in REPORT_FIELDS}
+            # A record written before a signal existed (colourfulness) lacks it: keep what it has.
+            recorded = data["quality"]
+            quality = {name: float(recorded[name]) for name in REPORT_FIELDS if name in recorded}
+            if not quality:
+                raise SampleError("the record has no quality signal")
             confidence = data.get("mean_confidence")
             detections = data.get("detections") or []
             if not isinstance(detections, list) or len(detections) > MAX_DETECTIONS:
