@@ -43,10 +43,13 @@ def service(tmp_path_factory: pytest.TempPathFactory, model_path: str) -> Iterat
         "VISION_API_KEY": KEY,
         "VISION_EVIDENCE_DIR": str(tmp / "evidence"),
         "VISION_EVIDENCE_MAX_SIDE": "320",
-        "VISION_BASELINE_LEARN_FRAMES": "8",
+        # Baselines are learned per regime (day, twilight, night): a deep night (every frame darker
+        # than 0.15) of 5 frames per photograph makes 20 night frames of the street, enough to learn
+        # its night from and to score (drift scores need 20 values of a signal).
+        "VISION_BASELINE_LEARN_FRAMES": "20",
         "VISION_DRIFT_WINDOW_FRAMES": "20",
     }
-    day, night = day_night_frames(frames_per_photo=2)
+    day, night = day_night_frames(frames_per_photo=5, night_light=0.003)
     with vision_service(tmp, model=model_path, env=env) as base:
         for frame in day + night:  # street: daylight, then the same scenes at night
             post(base, encode_jpeg(frame), "street")
@@ -92,7 +95,9 @@ def test_the_live_page_shows_sources_and_thumbnails_and_asks_nothing_of_anyone_e
         # Five sparklines per card that has frames, drawn by uPlot on canvases.
         assert browser.evaluate("document.querySelectorAll('#source-street .spark canvas').length") == 5
         assert browser.evaluate("document.querySelector('#source-parking').classList.contains('focus')")
+        # The street is at night now: its drift is scored against its own usual night.
         assert browser.evaluate("document.querySelector('#source-street table.drift') !== null")
+        assert "night baseline" in browser.evaluate("document.querySelector('#source-street h3').textContent")
         # The session is an HttpOnly cookie: the page's scripts cannot read it.
         assert browser.evaluate("document.cookie") == ""
         shot = browser.screenshot(tmp_path / "live-page.png")

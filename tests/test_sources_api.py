@@ -57,7 +57,8 @@ def fed(model_path: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[t
         evidence_dir=tmp_path_factory.mktemp("evidence"),
         evidence_max_side=320,
     )
-    day, night = day_night_frames(frames_per_photo=DAY_NIGHT_PHOTOS)
+    # A deep night: every night frame darker than 0.15, so all 8 are in the night regime.
+    day, night = day_night_frames(frames_per_photo=DAY_NIGHT_PHOTOS, night_light=0.003)
     with started(settings) as client:
         # Conditions are checked at every frame here (the service checks a source at most once a second).
         client.app.state.service.conditions.check_seconds = 0  # type: ignore[attr-defined]
@@ -81,7 +82,8 @@ def test_every_accepted_source_is_listed_with_the_thresholds_of_the_rules_file(
     street = next(s for s in body["sources"] if s["id"] == "street")
     assert street["recent"]["frames"] == 2 * 4 * DAY_NIGHT_PHOTOS
     assert street["url"] == "/v1/sources/street" and street["samples_url"] == "/v1/sources/street/samples"
-    assert street["drift"]["baseline"] is True  # its day regime learned from its first 6 daylight frames
+    # It ends the sequence at night, and its night regime was learned from its first 6 night frames.
+    assert street["drift"]["regime"] == "night" and street["drift"]["baseline"] is True
     upload = next(s for s in body["sources"] if s["id"] == "upload")
     assert upload["recent"]["frames"] == 0 and upload["drift"] is None and upload["samples"] == 0
 

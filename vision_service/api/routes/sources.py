@@ -58,8 +58,9 @@ class RecentOut(BaseModel):
 
 
 class DriftOut(BaseModel):
-    window_size: int
-    baseline: bool = Field(description="The source has a reference baseline (scores need one).")
+    regime: str = Field(description="The regime the source is in now (its latest frame's): day, twilight, night, all.")
+    window_size: int = Field(description="Frames of that regime in the window.")
+    baseline: bool = Field(description="The source's baseline has a reference for that regime (scores need one).")
     scores: dict[str, dict[str, float]] = Field(description="signal -> {psi, ks}.")
 
 
@@ -157,6 +158,7 @@ def _current_samples(state: ServiceState, source: str) -> list[tuple[Sample, tup
 def _source(state: ServiceState, source: str, cameras: dict[str, dict[str, Any]]) -> dict[str, Any]:
     recent = state.history.stats(source, SHORT_WINDOW_SECONDS)
     drift = state.drift.drift_of(source)
+    baseline = state.drift.baseline(source)
     camera = cameras.get(source)
     return {
         "id": source,
@@ -171,8 +173,9 @@ def _source(state: ServiceState, source: str, cameras: dict[str, dict[str, Any]]
         "drift": None
         if drift is None
         else DriftOut(
+            regime=drift.regime,
             window_size=drift.window_size,
-            baseline=state.drift.baseline(source) is not None,
+            baseline=baseline is not None and drift.regime in baseline.regimes,
             scores=_scores(drift.scores),
         ),
         "conditions": [_condition(c, state.conditions.since(source)) for c in state.conditions.current(source)],

@@ -231,7 +231,9 @@
   function renderDrift(node, drift, thresholds) {
     if (!drift || !drift.baseline) {
       node.replaceChildren(el("p", {class: "none muted",
-        text: drift ? `drift: no baseline yet (window ${drift.window_size} frames)` : "drift: no frames yet"}));
+        text: drift
+          ? `drift: no ${drift.regime} baseline yet (window ${drift.window_size} ${drift.regime} frames)`
+          : "drift: no frames yet"}));
       return;
     }
     const rows = Object.entries(drift.scores).map(([signal, s]) => el("tr", {},
@@ -239,7 +241,7 @@
       el("td", {class: s.psi > thresholds.drift_psi ? "bad" : "", text: fmt(s.psi, 3)}),
       el("td", {class: s.ks > thresholds.drift_ks ? "bad" : "", text: fmt(s.ks, 3)})));
     node.replaceChildren(
-      el("h3", {text: `Drift against the baseline (window ${drift.window_size} frames)`}),
+      el("h3", {text: `Drift against the ${drift.regime} baseline (window ${drift.window_size} frames)`}),
       rows.length
         ? el("table", {class: "drift"}, el("thead", {}, el("tr", {},
             el("th", {text: "signal"}), el("th", {text: "PSI"}), el("th", {text: "KS"}))), el("tbody", {}, ...rows))
