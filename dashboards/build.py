@@ -272,24 +272,13 @@ def table_panel(
     return _targets(panel, [Q(q.expr, q.legend, instant=True, fmt=PromQueryFormat.TABLE) for q in queries])
 
 
-def up_down_mapping(up: str, down: str) -> list[model.ValueMap]:
+def two_state_mapping(good: tuple[str, str], bad: tuple[str, str]) -> list[model.ValueMap]:
+    """(value, text) pairs: the good state's text in green, the bad one's in red."""
     return [
         model.ValueMap(
             options={
-                "1": model.ValueMappingResult(text=up, color="green", index=0),
-                "0": model.ValueMappingResult(text=down, color="red", index=1),
-            }
-        )
-    ]
-
-
-def flag_mapping(off: str, on: str) -> list[model.ValueMap]:
-    """0 -> ``off`` in green, 1 -> ``on`` in red."""
-    return [
-        model.ValueMap(
-            options={
-                "0": model.ValueMappingResult(text=off, color="green", index=0),
-                "1": model.ValueMappingResult(text=on, color="red", index=1),
+                good[0]: model.ValueMappingResult(text=good[1], color="green", index=0),
+                bad[0]: model.ValueMappingResult(text=bad[1], color="red", index=1),
             }
         )
     ]
@@ -774,7 +763,10 @@ def input_quality() -> model.Dashboard:
                 "dropped / failed frames": "short",
                 "picture unchanged for": "s",
             },
-            mappings={"status": up_down_mapping("up", "down"), "tampered": flag_mapping("ok", "tampered")},
+            mappings={
+                "status": two_state_mapping(("1", "up"), ("0", "down")),
+                "tampered": two_state_mapping(("0", "ok"), ("1", "tampered")),
+            },
             steps={
                 "last frame age": _steps((None, "green"), (30, "orange"), (120, "red")),
                 "picture unchanged for": _steps((None, "green"), (20, "orange"), (60, "red")),
@@ -857,7 +849,7 @@ def service() -> model.Dashboard:
             "longer than a load + warm-up (VisionModelNotReady after 5m): the replica cannot detect; "
             "check the log and the load failures.",
             [Q("vision_model_ready", "{{instance}}")],
-            mappings=up_down_mapping("ready", "not ready"),
+            mappings=two_state_mapping(("1", "ready"), ("0", "not ready")),
             steps=_steps((None, "red"), (1, "green")),
         ),
         table_panel(

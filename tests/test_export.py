@@ -94,50 +94,33 @@ def test_export_from_the_store_gives_the_same_frames(service: tuple[str, Path], 
     check(tmp_path / "disk", set(KINDS))
 
 
-def test_the_cli_exports_and_says_what_it_wrote(service: tuple[str, Path], tmp_path: Path) -> None:
-    base, _ = service
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vision_service",
-            "export",
-            "--url",
-            base,
-            "--source",
-            "street",
-            "--kind",
-            "latest",
-            "--out",
-            str(tmp_path / "cli"),
-            "--api-key",
-            KEY,
-        ],
+def export_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m vision_service export ARGS`` (``env``: instead of this process's environment)."""
+    return subprocess.run(
+        [sys.executable, "-m", "vision_service", "export", *args],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+        env=env,
+    )
+
+
+def test_the_cli_exports_and_says_what_it_wrote(service: tuple[str, Path], tmp_path: Path) -> None:
+    base, _ = service
+    result = export_cli(
+        "--url", base, "--source", "street", "--kind", "latest", "--out", str(tmp_path / "cli"), "--api-key", KEY
     )
     assert result.returncode == 0, result.stderr
     assert "wrote 1 frames" in result.stdout
     check(tmp_path / "cli", {"latest"})
-    refused = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vision_service",
-            "export",
-            "--url",
-            base,
-            "--source",
-            "street",
-            "--out",
-            str(tmp_path / "x"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    refused = export_cli(
+        "--url",
+        base,
+        "--source",
+        "street",
+        "--out",
+        str(tmp_path / "x"),
         env={"PATH": "/usr/bin", "PYTHONPATH": str(Path(__file__).parents[1])},
     )
     assert refused.returncode == 1 and "401" in refused.stderr and "--api-key" in refused.stderr
