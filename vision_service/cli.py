@@ -278,16 +278,18 @@ def _relative(path: Path, paths: Sequence[Path]) -> str:
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
-    columns = [
-        "brightness",
-        "contrast",
-        "sharpness",
-        "noise_sigma",
-        "underexposed_ratio",
-        "overexposed_ratio",
-        "colourfulness",
-    ]
-    headers = ["path", "size", "bright", "contrast", "sharp", "noise", "under", "over", "colour"]
+    short = {
+        "brightness": "bright",
+        "sharpness": "sharp",
+        "noise_sigma": "noise",
+        "underexposed_ratio": "under",
+        "overexposed_ratio": "over",
+        "colourfulness": "colour",
+    }
+    from quality import REPORT_FIELDS
+
+    columns = list(REPORT_FIELDS)
+    headers = ["path", "size", *(short.get(c, c) for c in columns)]
     width = max(len(headers[0]), *(len(r["path"]) for r in rows))
     print(f"{headers[0]:<{width}}  {headers[1]:>11}" + "".join(f"  {h:>9}" for h in headers[2:]))
     for r in rows:
