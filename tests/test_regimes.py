@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -18,8 +21,11 @@ from vision_service.regimes import (
     NOISE_FACTOR,
     TWILIGHT,
     RegimeRule,
+    alerted,
     parse_hours,
 )
+
+RULES_FILE = Path(__file__).parents[1] / "compose" / "prometheus" / "rules" / "input_quality.yml"
 
 
 def through_jpeg(bgr: np.ndarray) -> np.ndarray:
@@ -78,6 +84,16 @@ def test_hour_buckets_name_the_bucket_and_wrap_over_midnight() -> None:
     assert RegimeRule(day_brightness=0.0, day_noise=None).names() == (DAY, NIGHT)  # no twilight regime
     with pytest.raises(ValueError, match="hour"):
         rule.regime(day)
+
+
+def test_drift_is_alerted_on_in_every_regime_but_twilight_as_in_the_shipped_alert() -> None:
+    """The live page and the drift condition call a regime alerted exactly when VisionInputDrift does."""
+    excluded = set(re.findall(r'regime!~"([^"]+)"', RULES_FILE.read_text()))
+    assert excluded == {"twilight.*"}
+    names = (*RegimeRule(hours=(6, 18)).names(), *DEFAULT_RULE.names(), "all")
+    for name in names:
+        assert alerted(name) == (re.fullmatch("twilight.*", name) is None), name
+    assert [n for n in names if not alerted(n)] == ["twilight-h06", "twilight-h18", TWILIGHT]
 
 
 def test_rules_round_trip_and_bad_ones_are_refused() -> None:

@@ -84,6 +84,7 @@ def test_every_accepted_source_is_listed_with_the_thresholds_of_the_rules_file(
     assert street["url"] == "/v1/sources/street" and street["samples_url"] == "/v1/sources/street/samples"
     # It ends the sequence at night, and its night regime was learned from its first 6 night frames.
     assert street["drift"]["regime"] == "night" and street["drift"]["baseline"] is True
+    assert street["drift"]["alerted"] is True  # night drift alerts; twilight drift is shown only
     upload = next(s for s in body["sources"] if s["id"] == "upload")
     assert upload["recent"]["frames"] == 0 and upload["drift"] is None and upload["samples"] == 0
 

@@ -42,7 +42,7 @@ from vision_service.drift.baseline import Reference
 from vision_service.drift.tracker import DriftTracker, SourceDrift
 from vision_service.history import SignalHistory, WindowStats
 from vision_service.measurement import Measurement
-from vision_service.regimes import TWILIGHT
+from vision_service.regimes import alerted
 from vision_service.thresholds import Thresholds
 
 #: Every condition, in the order the API lists them.
@@ -120,7 +120,7 @@ def evaluate(
             )
         )
     # As VisionInputDrift: a twilight window (a transition) is shown, never a condition.
-    if drift is not None and drift.window_size >= t.drift_min_window_size and not drift.regime.startswith(TWILIGHT):
+    if drift is not None and drift.window_size >= t.drift_min_window_size and alerted(drift.regime):
         over = {
             (signal, test): score
             for (signal, test), score in drift.scores.items()

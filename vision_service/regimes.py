@@ -169,6 +169,12 @@ class RegimeRule:
 DEFAULT_RULE = RegimeRule()
 
 
+def alerted(regime: str) -> bool:
+    """Whether drift in ``regime`` is alerted on (``VisionInputDrift``, the ``drift`` condition):
+    every regime but twilight (``twilight``, ``twilight-h06``, ...), a transition that is shown only."""
+    return not regime.startswith(TWILIGHT)
+
+
 def parse_hours(text: str) -> tuple[int, ...]:
     """``"6,18"`` -> ``(6, 18)``; raise ValueError for anything else."""
     try:

@@ -22,6 +22,7 @@ from vision_service.errors import ApiError, Reason
 from vision_service.evidence import DESCRIPTIONS, KINDS, SAMPLE_ID, Sample, current_kinds
 from vision_service.evidence.rules import ONSET_KINDS
 from vision_service.history import SERIES_SIGNALS
+from vision_service.regimes import alerted
 
 router = APIRouter(prefix="/v1/sources", tags=["sources"])
 
@@ -61,6 +62,7 @@ class DriftOut(BaseModel):
     regime: str = Field(description="The regime the source is in now (its latest frame's): day, twilight, night, all.")
     window_size: int = Field(description="Frames of that regime in the window.")
     baseline: bool = Field(description="The source's baseline has a reference for that regime (scores need one).")
+    alerted: bool = Field(description="Drift in that regime is alerted on (not in twilight, a transition).")
     scores: dict[str, dict[str, float]] = Field(description="signal -> {psi, ks}.")
 
 
@@ -176,6 +178,7 @@ def _source(state: ServiceState, source: str, cameras: dict[str, dict[str, Any]]
             regime=drift.regime,
             window_size=drift.window_size,
             baseline=baseline is not None and drift.regime in baseline.regimes,
+            alerted=alerted(drift.regime),
             scores=_scores(drift.scores),
         ),
         "conditions": [_condition(c, state.conditions.since(source)) for c in state.conditions.current(source)],
