@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -70,8 +71,8 @@ def main() -> int:
     for label, frame in frames.items():
         runs = args.runs if label == "640x480" else max(args.runs // 4, 100)
         luma = analysis_luma(frame)
-        colour = timing(lambda frame=frame: colourfulness(frame), runs=runs)
-        thumb = timing(lambda luma=luma: thumbnail(luma), runs=runs)
+        colour = timing(partial(colourfulness, frame), runs=runs)
+        thumb = timing(partial(thumbnail, luma), runs=runs)
         health = health_update_seconds(frame, runs)
         total = colour[0] + thumb[0] + health[0]
         print(f"\n{label} BGR frame:")
@@ -82,8 +83,8 @@ def main() -> int:
         ):
             print(f"  {name:<50} {median * 1e3:7.3f} ms  ({p10 * 1e3:.3f})")
         print(f"  {'total added per frame':<50} {total * 1e3:7.3f} ms")
-        before = timing(lambda frame=frame: measure_luma(analysis_luma(frame)), runs=runs)
-        after = timing(lambda frame=frame: measure_scene(frame), runs=runs)
+        before = timing(partial(lambda f: measure_luma(analysis_luma(f)), frame), runs=runs)
+        after = timing(partial(measure_scene, frame), runs=runs)
         print(f"  quality.measure without / with them (engine side): {before[0] * 1e3:.3f} -> {after[0] * 1e3:.3f} ms")
     return 0
 

@@ -51,19 +51,17 @@ def os_threads() -> int:
 
 def make_video(folder: Path, fps: int = 10) -> Path:
     """A 12 s loop of real photographs: 6 s of day, 6 s of the same scenes at 2% of the light."""
-    from ultralytics.utils import ASSETS
-
+    from quality.bench import load_bgr
     from quality.simulate import low_light
 
     rng = np.random.default_rng(0)
     photos = [
-        cv2.resize(cv2.imread(str(ASSETS / name)), (640, 480), interpolation=cv2.INTER_AREA)
-        for name in ("bus.jpg", "zidane.jpg")
+        cv2.resize(load_bgr(name), (640, 480), interpolation=cv2.INTER_AREA) for name in ("bus.jpg", "zidane.jpg")
     ]
     frames = [p for p in photos for _ in range(3 * fps)]
     frames += [low_light(p, 0.02, rng=rng) for p in photos for _ in range(3 * fps)]
     path = folder / "street-day-night.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (640, 480))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (640, 480))
     for frame in frames:
         writer.write(frame)
     writer.release()

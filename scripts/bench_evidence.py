@@ -71,7 +71,7 @@ def write_videos(folder: Path, sequences: list[list[np.ndarray]], fps: int = 4) 
     paths = []
     for i, frames in enumerate(sequences):
         path = folder / f"camera-{i}.mp4"
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (640, 480))
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (640, 480))
         for frame in frames:
             writer.write(frame)
         writer.release()
@@ -265,13 +265,13 @@ def throughput(args: argparse.Namespace) -> int:
             pairs.append(rates[True] / rates[False])
         pipeline.close(30)
         keeper.close()
-        on = [r for mode, r in results if mode == "on"]
-        off = [r for mode, r in results if mode == "off"]
+        on_fps = [r for mode, r in results if mode == "on"]
+        off_fps = [r for mode, r in results if mode == "off"]
         kept = keeper.decided - decided_before
-    ratio = statistics.mean(on) / statistics.mean(off)
+    ratio = statistics.mean(on_fps) / statistics.mean(off_fps)
     print(
-        f"\nevidence on: {statistics.mean(on):.3f} frames/s (sd {statistics.stdev(on):.3f}), "
-        f"off: {statistics.mean(off):.3f} frames/s (sd {statistics.stdev(off):.3f})"
+        f"\nevidence on: {statistics.mean(on_fps):.3f} frames/s (sd {statistics.stdev(on_fps):.3f}), "
+        f"off: {statistics.mean(off_fps):.3f} frames/s (sd {statistics.stdev(off_fps):.3f})"
     )
     print(
         f"ratio of means {ratio:.4f} (cost {100 * (1 - ratio):+.2f} %); median of per-pair ratios "
@@ -287,8 +287,8 @@ def throughput(args: argparse.Namespace) -> int:
                 "pairs": args.pairs,
                 "block": args.block,
                 "window": args.window,
-                "on_fps": on,
-                "off_fps": off,
+                "on_fps": on_fps,
+                "off_fps": off_fps,
                 "ratio_of_means": ratio,
                 "median_pair_ratio": statistics.median(pairs),
                 "kept": kept,

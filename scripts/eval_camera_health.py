@@ -64,7 +64,7 @@ from vision_service.cameras.health import KINDS, CameraHealth, HealthConfig  # n
 from vision_service.drift import Baseline, DriftTracker  # noqa: E402
 from vision_service.drift.frame_values import frame_signals  # noqa: E402
 from vision_service.measurement import Measurement, StageTimes  # noqa: E402
-from vision_service.regimes import DEFAULT_RULE  # noqa: E402
+from vision_service.regimes import DEFAULT_RULE, alerted  # noqa: E402
 
 STEP = 2.0  # seconds between frames
 MAX_GAIN = 16.0
@@ -154,6 +154,9 @@ Frame = tuple[str, Callable[[Camera], np.ndarray]]  # (event kind or "" for norm
 def timeline() -> Iterator[tuple[str, str, Callable[[Camera], np.ndarray]]]:
     """(phase, event kind or "", frame maker) for every frame of the tampering timeline."""
 
+    def lit(light: float) -> Callable[[Camera], np.ndarray]:
+        return lambda cam: cam.shoot(light)
+
     def day(cam: Camera) -> np.ndarray:
         return cam.shoot(1.0)
 
@@ -183,7 +186,7 @@ def timeline() -> Iterator[tuple[str, str, Callable[[Camera], np.ndarray]]]:
     for _ in range(n(300)):
         yield "day", "", day
     for light in ramp(1.0, 0.003, 1800):
-        yield "dusk", "", lambda cam, light=light: cam.shoot(light)
+        yield "dusk", "", lit(light)
     for _ in range(n(900)):
         yield "night", "", lambda cam: cam.shoot(0.003)
     for _ in range(n(EVENT_SECONDS)):  # a hand over the lens at night: the illuminator lights it up
@@ -197,7 +200,7 @@ def timeline() -> Iterator[tuple[str, str, Callable[[Camera], np.ndarray]]]:
     for _ in range(n(900)):
         yield "night", "", lambda cam: cam.shoot(0.003)
     for light in ramp(0.003, 1.0, 1800):
-        yield "dawn", "", lambda cam, light=light: cam.shoot(light)
+        yield "dawn", "", lit(light)
     for _ in range(n(600)):
         yield "day", "", day
 
@@ -305,7 +308,7 @@ def watch(baseline: Baseline, cycles: list[list[tuple[str, quality.QualityReport
                 continue
             holding = set()
             for drift in tracker.drift():
-                if drift.window_size < MIN_WINDOW or drift.regime.startswith("twilight"):
+                if drift.window_size < MIN_WINDOW or not alerted(drift.regime):
                     continue  # as the shipped rule: twilight is a transition, not alerted on
                 for (signal, test), value in drift.scores.items():
                     if value > (PSI_ACT if test == "psi" else KS_ACT):

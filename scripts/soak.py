@@ -57,7 +57,7 @@ def run(host: str, port: int, count: int, clients: int, good: bytes, bad: bytes)
 
 
 def main() -> int:
-    from ultralytics.utils import ASSETS
+    from quality.bench import load_bgr
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=test_model_path())
@@ -65,7 +65,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=500)
     args = parser.parse_args()
-    bus = cv2.imread(str(ASSETS / "bus.jpg"))
+    bus = load_bgr("bus.jpg")
     good = encode_jpeg(cv2.resize(bus, (240, 320)))
     bad = good[: len(good) // 2]
     env = {"VISION_IMAGE_SIZE": "320", "VISION_LOG_LEVEL": "warning", "VISION_MAX_PENDING_FRAMES": "64"}

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from ultralytics.utils import ASSETS
 
 import quality
+from quality.bench import load_bgr
 from vision_service.core.config import Settings
 from vision_service.engine import Engine
 from vision_service.engine.factory import load_engine
@@ -52,13 +53,13 @@ def bus_bytes() -> bytes:
 
 
 @pytest.fixture(scope="session")
-def bus_bgr(bus_bytes: bytes) -> np.ndarray:
-    return cv2.imdecode(np.frombuffer(bus_bytes, np.uint8), cv2.IMREAD_COLOR)
+def bus_bgr() -> np.ndarray:
+    return load_bgr("bus.jpg")
 
 
 @pytest.fixture(scope="session")
 def zidane_bgr() -> np.ndarray:
-    return cv2.imread(str(ASSETS / "zidane.jpg"))
+    return load_bgr("zidane.jpg")
 
 
 def encode_jpeg(image: np.ndarray, quality: int = 92) -> bytes:

@@ -29,8 +29,8 @@ from typing import Any
 import cv2
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
-from ultralytics.utils import ASSETS
 
+from quality.bench import load_bgr
 from quality.simulate import low_light
 from tests.infra import free_port, stop_process
 from vision_service.api.main import build_state
@@ -63,8 +63,8 @@ def photographs(size: tuple[int, int] = SIZE) -> list[np.ndarray]:
     import skimage.data
 
     images = [
-        cv2.imread(str(ASSETS / "bus.jpg")),
-        cv2.imread(str(ASSETS / "zidane.jpg")),
+        load_bgr("bus.jpg"),
+        load_bgr("zidane.jpg"),
         np.ascontiguousarray(skimage.data.astronaut()[:, :, ::-1]),
         np.ascontiguousarray(skimage.data.coffee()[:, :, ::-1]),
     ]
@@ -97,7 +97,7 @@ def write_frames(folder: Path, frames: Sequence[np.ndarray]) -> Path:
 def write_video(path: Path, frames: Sequence[np.ndarray], fps: float) -> Path:
     """An MPEG-4 file with OpenCV's own encoder (no external tool)."""
     height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
     assert writer.isOpened(), "OpenCV cannot write mp4v"
     for frame in frames:
         writer.write(frame)

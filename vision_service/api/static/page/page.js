@@ -242,7 +242,7 @@
       el("td", {class: s.ks > thresholds.drift_ks ? "bad" : "", text: fmt(s.ks, 3)})));
     node.replaceChildren(
       el("h3", {text: `Drift against the ${drift.regime} baseline (window ${drift.window_size} frames)`}),
-      ...(drift.alerted ? [] : [el("p", {class: "muted", text: "a transition: shown, not alerted on"})]),
+      ...(drift.alerted ? [] : [el("p", {class: "note muted", text: "a transition: shown, not alerted on"})]),
       rows.length
         ? el("table", {class: "drift"}, el("thead", {}, el("tr", {},
             el("th", {text: "signal"}), el("th", {text: "PSI"}), el("th", {text: "KS"}))), el("tbody", {}, ...rows))
