@@ -13,6 +13,7 @@ from tests.streams import photographs
 from vision_service.conditions import ALERTS, NAMES, ConditionMonitor, evaluate
 from vision_service.drift import Baseline, DriftTracker
 from vision_service.drift.frame_values import measurement_signals
+from vision_service.drift.tracker import SourceDrift
 from vision_service.history import SignalHistory
 from vision_service.measurement import Measurement
 from vision_service.thresholds import load_thresholds
@@ -104,6 +105,19 @@ def test_drift_needs_a_baseline_and_a_full_enough_window(frames: dict[str, list[
     assert "brightness" in drift.signals and drift.value > drift.threshold
     without, _ = watch(frames["night"], window=100, seconds=120)
     assert "drift" not in {c.name for c in without.current("cam")}
+
+
+def test_drift_in_twilight_is_shown_but_never_a_condition_as_in_the_alert() -> None:
+    """VisionInputDrift leaves out twilight (a transition): so does the drift condition, in any hour bucket."""
+    empty = SignalHistory().stats("cam", 300)
+    scores = {("brightness", "psi"): 1.0, ("brightness", "ks"): 0.5}
+
+    def drifting(regime: str) -> bool:
+        drift = SourceDrift(source="cam", regime=regime, window_size=500, scores=scores)
+        return "drift" in {c.name for c in evaluate(THRESHOLDS, empty, empty, drift, None)}
+
+    assert drifting("night") and drifting("day-h06")
+    assert not drifting("twilight") and not drifting("twilight-h18")
 
 
 def test_no_detections_where_the_baseline_has_some(frames: dict[str, list[Measurement]]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -9,9 +11,11 @@ import pytest
 from quality.simulate import blur, gaussian_noise, low_light
 from tests.conftest import Clock, measurement_of
 from tests.streams import photographs
+from vision_service.core.config import Settings
 from vision_service.evidence import EvidenceKeeper, MemoryStore, current_kinds
 from vision_service.evidence.keeper import IMPROVEMENT_BURST
-from vision_service.evidence.rules import LATEST_SECONDS, ONSETS_KEPT, SLOTS_PER_SOURCE
+from vision_service.evidence.rules import LATEST_SECONDS, ONSET_KINDS, ONSETS_KEPT, SLOTS_PER_SOURCE
+from vision_service.evidence.store import DiskStore
 from vision_service.measurement import Measurement
 
 
@@ -219,3 +223,23 @@ def test_forget_drops_the_selection_state_only(scenes: dict[str, tuple[Measureme
     assert keeper.wants(scenes["day"][0]) is not None  # a fresh start for the source
     keeper.writer.close()
     assert keeper.store.count() == 1
+
+
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_the_settings_build_a_store_with_their_limits_that_keeps_condition_onsets_last(
+    tmp_path: Path, on_disk: bool
+) -> None:
+    settings = Settings(
+        evidence_dir=tmp_path / "evidence" if on_disk else None,
+        evidence_max_bytes=5_000_000,
+        evidence_max_age_hours=2,
+        drift_window_frames=40,
+    )
+    keeper = EvidenceKeeper.from_settings(settings)
+    try:
+        store = keeper.store
+        assert isinstance(store, DiskStore if on_disk else MemoryStore)
+        assert (store.max_bytes, store.max_age_seconds) == (5_000_000, 7200)
+        assert store.lasting_kinds == frozenset(ONSET_KINDS)
+    finally:
+        keeper.close()

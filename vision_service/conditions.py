@@ -177,6 +177,17 @@ def _baseline_mean(reference: Reference | None, signal: str) -> float | None:
     return reference.mean(signal)
 
 
+@dataclass(frozen=True)
+class SourceView:
+    """What the API shows of one source's conditions, read once: its last 5 minutes, its drift in
+    the regime it is in now, the conditions that hold, and since when each held at the last check."""
+
+    short: WindowStats
+    drift: SourceDrift | None
+    holding: list[Condition]
+    since: dict[str, float]
+
+
 class ConditionMonitor:
     """The conditions of every source: evaluated on request, and watched as frames arrive (a sink)."""
 
@@ -203,12 +214,17 @@ class ConditionMonitor:
         self._since: dict[str, dict[str, float]] = {}
 
     def current(self, source: str, *, now: float | None = None) -> list[Condition]:
-        """The conditions that hold for ``source`` now, from the data already kept (the API's view)."""
-        now = self.clock() if now is None else now
-        return self._evaluate(source, now, self.drift.drift_of(source))
+        """The conditions that hold for ``source`` now, from the data already kept."""
+        return self.view(source, now=now).holding
 
-    def _evaluate(self, source: str, now: float, drift: SourceDrift | None) -> list[Condition]:
+    def view(self, source: str, *, now: float | None = None) -> SourceView:
+        """The source's conditions now, with the windows and drift they were evaluated from (the API's view)."""
+        now = self.clock() if now is None else now
+        drift = self.drift.drift_of(source)
         short = self.history.stats(source, SHORT_WINDOW_SECONDS, now=now)
+        return SourceView(short, drift, self._evaluate(source, now, short, drift), self.since(source))
+
+    def _evaluate(self, source: str, now: float, short: WindowStats, drift: SourceDrift | None) -> list[Condition]:
         long = self.history.stats(source, LONG_WINDOW_SECONDS, now=now)
         return evaluate(self.thresholds, short, long, drift, self.drift.reference(source))
 
@@ -225,7 +241,8 @@ class ConditionMonitor:
             checked_drift = self._drift.get(source)
         if checked_drift is None or now - checked_drift[0] >= self.drift_check_seconds:
             checked_drift = (now, self.drift.drift_of(source))
-        holding = self._evaluate(source, now, checked_drift[1])
+        short = self.history.stats(source, SHORT_WINDOW_SECONDS, now=now)
+        holding = self._evaluate(source, now, short, checked_drift[1])
         names = frozenset(c.name for c in holding)
         with self._lock:
             self._drift[source] = checked_drift

@@ -26,6 +26,9 @@ import cv2
 import numpy as np
 
 from quality import SIGNALS, QualityReport
+from vision_service.engine import thumbnail_size
+from vision_service.engine.decode import decode_image
+from vision_service.errors import ImageRejected
 from vision_service.thresholds import Thresholds
 
 WORST = 8
@@ -169,12 +172,14 @@ def _short(path: str, limit: int = 40) -> str:
 
 
 def _thumbnail(path: Path) -> str | None:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
+    """The image as the analysis decoded it (EXIF turn, 16-bit grey, first frame), scaled down, as base64 JPEG."""
+    try:
+        image = decode_image(path.read_bytes(), max_bytes=1 << 31, max_pixels=1 << 31)
+    except (ImageRejected, OSError):
         return None
-    scale = THUMBNAIL_SIDE / max(image.shape[:2])
-    if scale < 1:
-        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    height, width = thumbnail_size(image.shape[0], image.shape[1], THUMBNAIL_SIDE)
+    if (height, width) != image.shape[:2]:
+        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
     ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
     return base64.b64encode(buffer.tobytes()).decode() if ok else None
 

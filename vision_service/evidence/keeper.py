@@ -27,7 +27,7 @@ import numpy as np
 
 from vision_service.evidence.rules import EXTREMES, LATEST, LATEST_SECONDS, ONSET_KINDS, ONSETS_KEPT
 from vision_service.evidence.sample import MAX_DETECTIONS, Sample, new_id
-from vision_service.evidence.store import DiskStore, EvidenceStore, MemoryStore
+from vision_service.evidence.store import DiskStore, EvidenceStore, MemoryStore, StoreLimits
 from vision_service.evidence.writer import EvidenceWriter
 from vision_service.measurement import Measurement
 
@@ -91,15 +91,17 @@ class EvidenceKeeper:
     def from_settings(
         cls, settings: Settings, *, active: Callable[[str], frozenset[str]] = lambda source: frozenset()
     ) -> EvidenceKeeper:
-        max_bytes, max_age = settings.evidence_max_bytes, settings.evidence_max_age_hours * 3600
-        store: EvidenceStore
         # Under the size cap the moments conditions began go last: no later frame can replace them.
+        limits = StoreLimits(
+            max_bytes=settings.evidence_max_bytes,
+            max_age_seconds=settings.evidence_max_age_hours * 3600,
+            lasting_kinds=ONSET_KINDS,
+        )
+        store: EvidenceStore
         if settings.evidence_dir is not None:
-            store = DiskStore(
-                settings.evidence_dir, max_bytes=max_bytes, max_age_seconds=max_age, lasting_kinds=ONSET_KINDS
-            )
+            store = DiskStore(settings.evidence_dir, **limits)
         else:
-            store = MemoryStore(max_bytes=max_bytes, max_age_seconds=max_age, lasting_kinds=ONSET_KINDS)
+            store = MemoryStore(**limits)
         return cls(
             store,
             max_side=settings.evidence_max_side,

@@ -32,12 +32,21 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Required, TypedDict, Unpack
 
 from vision_service.core.config import SOURCE_ID_PATTERN
 from vision_service.evidence.sample import SAMPLE_ID, Sample, SampleError
 
 log = logging.getLogger(__name__)
+
+
+class StoreLimits(TypedDict, total=False):
+    """The keyword arguments of :class:`EvidenceStore`, for the stores that pass them on."""
+
+    max_bytes: Required[int]
+    max_age_seconds: Required[float]
+    lasting_kinds: Iterable[str]
+    clock: Callable[[], float]
 
 
 class EvidenceStore:
@@ -192,8 +201,7 @@ def _record_bytes(sample: Sample) -> bytes:
 class MemoryStore(EvidenceStore):
     """JPEGs in a dictionary; gone with the process."""
 
-    def __init__(self, **limits: Any) -> None:
-        """``limits``: as :class:`EvidenceStore` takes them."""
+    def __init__(self, **limits: Unpack[StoreLimits]) -> None:
         super().__init__(**limits)
         self._images: dict[str, bytes] = {}
 
@@ -210,8 +218,7 @@ class MemoryStore(EvidenceStore):
 class DiskStore(EvidenceStore):
     """JPEG and JSON files under ``directory``, one folder per source; survives restarts."""
 
-    def __init__(self, directory: Path, **limits: Any) -> None:
-        """``limits``: as :class:`EvidenceStore` takes them."""
+    def __init__(self, directory: Path, **limits: Unpack[StoreLimits]) -> None:
         super().__init__(**limits)
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)

@@ -83,7 +83,7 @@ class EvidenceWriter:
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every frame queued so far is written (or failed); False on timeout."""
         deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks:
+        while self.pending():
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.005)

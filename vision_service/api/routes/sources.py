@@ -16,12 +16,11 @@ from starlette.concurrency import run_in_threadpool
 
 from vision_service.api.schemas import DetectionOut, ErrorResponse, json_response
 from vision_service.api.state import ServiceState, State
-from vision_service.conditions import SHORT_WINDOW_SECONDS, Condition
+from vision_service.conditions import Condition
 from vision_service.core.config import UPLOAD_SOURCE
 from vision_service.errors import ApiError, Reason
-from vision_service.evidence import DESCRIPTIONS, KINDS, SAMPLE_ID, Sample, current_kinds
+from vision_service.evidence import DESCRIPTIONS, KINDS, Sample, current_kinds
 from vision_service.evidence.rules import ONSET_KINDS
-from vision_service.history import SERIES_SIGNALS
 from vision_service.regimes import alerted
 
 router = APIRouter(prefix="/v1/sources", tags=["sources"])
@@ -130,11 +129,10 @@ def image_url(sample: Sample) -> str:
 
 
 def _accepted(state: ServiceState, source_id: str) -> str:
-    """The accepted source id named by a path, or 404; the id returned is ours, never the client's string."""
-    for source in state.sources.ids():
-        if source == source_id:
-            return source
-    raise ApiError(Reason.SOURCE_NOT_FOUND, f"no source {source_id[:64]!r}; see /v1/sources")
+    """The source id named by a path when it is an accepted source, or 404."""
+    if source_id not in state.sources:
+        raise ApiError(Reason.SOURCE_NOT_FOUND, f"no source {source_id[:64]!r}; see /v1/sources")
+    return source_id
 
 
 def _condition(c: Condition, since: dict[str, float]) -> ConditionOut:
@@ -157,11 +155,10 @@ def _current_samples(state: ServiceState, source: str) -> list[tuple[Sample, tup
     return [(s, kinds[s.id]) for s in samples if s.id in kinds]
 
 
-def _source(state: ServiceState, source: str, cameras: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    recent = state.history.stats(source, SHORT_WINDOW_SECONDS)
-    drift = state.drift.drift_of(source)
+def _source(state: ServiceState, source: str, camera: dict[str, Any] | None) -> dict[str, Any]:
+    view = state.conditions.view(source)
+    recent, drift = view.short, view.drift
     baseline = state.drift.baseline(source)
-    camera = cameras.get(source)
     return {
         "id": source,
         "kind": "upload" if source == UPLOAD_SOURCE else "camera" if camera is not None else "configured",
@@ -181,7 +178,7 @@ def _source(state: ServiceState, source: str, cameras: dict[str, dict[str, Any]]
             alerted=alerted(drift.regime),
             scores=_scores(drift.scores),
         ),
-        "conditions": [_condition(c, state.conditions.since(source)) for c in state.conditions.current(source)],
+        "conditions": [_condition(c, view.since) for c in view.holding],
         "samples": len(_current_samples(state, source)),
     }
 
@@ -193,17 +190,17 @@ def _scores(scores: Any) -> dict[str, dict[str, float]]:
     return out
 
 
-def _cameras(state: ServiceState) -> dict[str, dict[str, Any]]:
-    return {view["id"]: view for view in state.cameras.list()}
-
-
 def _list(state: ServiceState) -> SourceList:
-    cameras = _cameras(state)
+    cameras = {view["id"]: view for view in state.cameras.list()}
     return SourceList(
-        sources=[SourceOut.model_validate(_source(state, s, cameras)) for s in state.sources.ids()],
+        sources=[SourceOut.model_validate(_source(state, s, cameras.get(s))) for s in state.sources.ids()],
         thresholds=state.conditions.thresholds.as_dict(),
         evidence=state.evidence is not None,
     )
+
+
+def _camera(state: ServiceState, source: str) -> dict[str, Any] | None:
+    return state.cameras.get(source) if source in state.cameras.ids() else None
 
 
 def _detail(state: ServiceState, source: str) -> SourceDetail:
@@ -211,14 +208,9 @@ def _detail(state: ServiceState, source: str) -> SourceDetail:
     series = state.history.series(source, seconds=SERIES_SECONDS, step=SERIES_STEP)
     return SourceDetail.model_validate(
         {
-            **_source(state, source, _cameras(state)),
+            **_source(state, source, _camera(state, source)),
             "last": None if last is None else last[0].quality.as_dict(),
-            "series": Series(
-                seconds=SERIES_SECONDS,
-                step=SERIES_STEP,
-                t=[float(v) for v in series.pop("t") if v is not None],
-                values={name: series[name] for name in SERIES_SIGNALS},
-            ),
+            "series": {"seconds": SERIES_SECONDS, "step": SERIES_STEP, "t": series.pop("t"), "values": series},
         }
     )
 
@@ -291,9 +283,9 @@ async def list_samples(source_id: str, state: State, kind: str | None = KIND_QUE
 )
 async def sample_image(source_id: str, sample_id: str, state: State) -> Response:
     source = _accepted(state, source_id)
-    if state.evidence is None or not SAMPLE_ID.match(sample_id):
-        raise ApiError(Reason.SAMPLE_NOT_FOUND, "no such evidence frame")
-    jpeg = await run_in_threadpool(state.evidence.store.image, source, sample_id)
+    if state.evidence is None:
+        raise ApiError(Reason.SAMPLE_NOT_FOUND, "no such evidence frame (evidence is off)")
+    jpeg = await run_in_threadpool(state.evidence.store.image, source, sample_id)  # None for a malformed id
     if jpeg is None:
         raise ApiError(Reason.SAMPLE_NOT_FOUND, "no such evidence frame (it may have been replaced or expired)")
     # A sample never changes under its id: browsers may keep it (privately: it is behind the key).
