@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import generate_latest
+from collections.abc import Callable
+
+import pytest
+from prometheus_client import Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from quality import QualityReport
@@ -137,3 +140,44 @@ def test_metrics_endpoint_has_no_created_series(client, bus_bytes: bytes) -> Non
     text = client.get("/metrics").text
     assert "vision_images_total{" in text and "vision_image_brightness_ratio_count{" in text
     assert [line for line in text.splitlines() if "_created" in line] == []
+
+
+class _FrameAge:
+    """What vision_service.cameras.health.CameraHealth gives camera_health: a method read at scrape time."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def new_frame_age(self) -> float:
+        return self.seconds
+
+
+def test_a_cameras_new_frame_age_is_bound_once_and_read_at_scrape_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    bound: list[Callable[[], float]] = []
+    set_function = Gauge.set_function
+
+    def recording(gauge: Gauge, f: Callable[[], float]) -> None:
+        bound.append(f)
+        set_function(gauge, f)
+
+    monkeypatch.setattr(Gauge, "set_function", recording)
+    metrics = Metrics()
+    metrics.camera_added("cam-a", lambda: 0.0)
+    key = ("vision_camera_new_frame_age_seconds", (("camera", "cam-a"),))
+    assert key not in samples(metrics)  # no series before the camera's first health report
+    age = _FrameAge(3.0)
+    for _ in range(5):  # one report per processed frame
+        metrics.camera_health("cam-a", frozenset(), {}, age.new_frame_age)
+    assert samples(metrics)[key] == 3.0
+    age.seconds = 7.5  # read when scraped, not when reported
+    assert samples(metrics)[key] == 7.5
+    assert bound.count(age.new_frame_age) == 1  # bound once, not once per frame
+    other = _FrameAge(1.0)  # the camera came back with another health (another camera object, same id)
+    metrics.camera_health("cam-a", frozenset(), {}, other.new_frame_age)
+    assert samples(metrics)[key] == 1.0
+    metrics.camera_removed("cam-a")
+    assert key not in samples(metrics)
+    metrics.camera_added("cam-a", lambda: 0.0)  # re-added: bound again at its first report
+    metrics.camera_health("cam-a", frozenset(), {}, other.new_frame_age)
+    assert samples(metrics)[key] == 1.0
+    assert bound.count(other.new_frame_age) == 2

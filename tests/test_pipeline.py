@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, cast, overload
 
 import numpy as np
 import pytest
 
 from tests.conftest import encode_jpeg, engine_for, pipeline_on
 from tests.infra import vision_service
+from vision_service import pipeline as pipeline_module
+from vision_service.api.routes import detect as detect_route
 from vision_service.engine import Engine, Frame
 from vision_service.errors import ImageRejected, Reason
 from vision_service.evidence import EvidenceKeeper, MemoryStore
 from vision_service.measurement import Measurement
-from vision_service.pipeline import Pipeline
+from vision_service.pipeline import Pipeline, trim_heap
 
 # Long enough that frames submitted together surely meet in one engine run, however busy the CPU is.
 GENEROUS_WAIT = 0.5
@@ -70,11 +75,58 @@ def test_decoded_pixels_are_bounded_per_request_and_for_the_process(engine: Engi
     assert (pipeline.pending, pipeline.pixels_in_flight) == (0, 0)
 
 
+class _ReadImages(Sequence[bytes]):
+    """An upload's images that note in ``events`` each image the engine reads to decode it."""
+
+    def __init__(self, images: Sequence[bytes], events: list[str]) -> None:
+        self._images = images
+        self._events = events
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[bytes]: ...
+    def __getitem__(self, index: int | slice) -> bytes | Sequence[bytes]:
+        if isinstance(index, slice):
+            return self._images[index]
+        if 0 <= index < len(self._images):
+            self._events.append(f"read {index}")
+        return self._images[index]
+
+
+class _RecordingEngine:
+    """The real engine, told each upload's images through :class:`_ReadImages`; everything else passes through."""
+
+    def __init__(self, engine: Engine[Any], events: list[str]) -> None:
+        self._engine = engine
+        self._events = events
+
+    def decode(self, images: Sequence[bytes], *, source: str) -> Iterator[Frame[Any] | ImageRejected]:
+        return self._engine.decode(_ReadImages(images, self._events), source=source)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+
 def test_an_upload_is_admitted_from_its_headers_and_decoded_one_image_after_the_other(
-    engine: Engine[Any], bus_bytes: bytes
+    engine: Engine[Any], bus_bytes: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pipeline = pipeline_on(engine, max_request_pixels=3 * 810 * 1080)
+    events: list[str] = []
+    recording: Engine[Any] = cast("Engine[Any]", _RecordingEngine(engine, events))
+    pipeline = pipeline_on(recording, max_request_pixels=3 * 810 * 1080)
+    submit = pipeline.submit
+
+    def handed_on(frames: Sequence[Frame[Any]]) -> list[Future[Measurement]]:
+        events.append(f"submit {len(frames)}")
+        return submit(frames)
+
+    monkeypatch.setattr(pipeline, "submit", handed_on)
     admission, outcomes = pipeline.submit_images([bus_bytes, b"not an image", bus_bytes], "cam-a")
+    # Lazy: each image is read (decoded) only once the frame before it was handed on, one at a time.
+    assert events == ["read 0", "submit 1", "read 1", "read 2", "submit 1"]
     assert pipeline.pixels_in_flight == 2 * 810 * 1080  # counted from the JPEG headers; 0 for the bad one
     first, bad, last = outcomes
     assert isinstance(bad, ImageRejected) and bad.reason is Reason.NOT_AN_IMAGE
@@ -86,6 +138,67 @@ def test_an_upload_is_admitted_from_its_headers_and_decoded_one_image_after_the_
     with pytest.raises(ImageRejected) as too_many:
         pipeline.submit_images([bus_bytes] * 4, "cam-a")
     assert too_many.value.reason is Reason.TOO_MANY_PIXELS and pipeline.pending == 0
+
+
+def test_only_a_large_upload_asks_for_a_heap_trim_and_releasing_never_trims(
+    engine: Engine[Any], bus_bytes: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trims: list[str] = []
+    monkeypatch.setattr(pipeline_module, "trim_heap", lambda: trims.append("trim"))
+    monkeypatch.setattr(pipeline_module, "TRIM_AFTER_PIXELS", 2 * 810 * 1080)
+    pipeline = pipeline_on(engine)
+    with pipeline.admit(1, pixels=10 * 810 * 1080):  # a camera's frame, however large
+        pass
+    small, (one,) = pipeline.submit_images([bus_bytes], "cam-a")
+    large, (first, second) = pipeline.submit_images([bus_bytes, bus_bytes], "cam-a")
+    for future in (one, first, second):
+        assert not isinstance(future, ImageRejected)
+        future.result(RESULT_TIMEOUT)
+    small.release()
+    large.release()
+    assert (small.trim_after, large.trim_after) == (False, True)  # the route trims off the event loop
+    assert trims == []  # never on release: camera frames and the event loop never trim
+    trim_heap()  # the real malloc_trim, loaded once at import
+
+
+def test_the_heap_trim_is_a_no_op_without_glibcs_malloc_trim(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_libc(name: str) -> object:
+        raise OSError(f"{name}: cannot open shared object file")
+
+    class Musl:  # a libc without malloc_trim
+        def __getattr__(self, name: str) -> object:
+            raise AttributeError(name)
+
+    monkeypatch.setattr(pipeline_module.ctypes, "CDLL", no_libc)
+    assert pipeline_module._load_malloc_trim() is None
+    monkeypatch.setattr(pipeline_module.ctypes, "CDLL", lambda name: Musl())
+    assert pipeline_module._load_malloc_trim() is None
+    monkeypatch.setattr(pipeline_module, "_MALLOC_TRIM", None)
+    trim_heap()  # nothing to trim, nothing raised
+
+
+def test_the_detect_route_trims_the_heap_after_a_large_upload_in_a_worker_thread(
+    client: Any, bus_bytes: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_the_loop: list[bool] = []
+
+    def trim() -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            on_the_loop.append(False)
+        else:
+            on_the_loop.append(True)
+
+    monkeypatch.setattr(detect_route, "trim_heap", trim)
+    monkeypatch.setattr(pipeline_module, "TRIM_AFTER_PIXELS", 2 * 810 * 1080)
+    headers = {"content-type": "image/jpeg"}
+    assert client.post("/v1/detect", content=bus_bytes, headers=headers).status_code == 200
+    assert on_the_loop == []  # below the threshold: no trim
+    body = {"image": ("a.jpg", bus_bytes, "image/jpeg")}
+    files = [("image", body["image"]), ("image", body["image"])]
+    assert client.post("/v1/detect/batch", files=files).status_code == 200
+    assert on_the_loop == [False]  # once, after the upload, in a worker thread
 
 
 def test_every_frame_reaches_every_sink_with_its_source(

@@ -33,6 +33,8 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        # Each camera's vision_camera_new_frame_age_seconds function, bound once (camera_health).
+        self._frame_age: dict[str, Callable[[], float]] = {}
         self._define_image_metrics()
         self._define_service_metrics()
         self._define_camera_metrics()
@@ -236,6 +238,7 @@ class Metrics:
             *((self.camera_tampered, (camera, kind)) for kind in TAMPER_KINDS),
             *((self.camera_tamper_score, (camera, kind)) for kind in TAMPER_KINDS),
         ]
+        self._frame_age.pop(camera, None)
         for metric, labels in labelled:
             with contextlib.suppress(KeyError):  # never created (e.g. no frame read yet)
                 metric.remove(*labels)
@@ -255,7 +258,11 @@ class Metrics:
     def camera_health(
         self, camera: str, tampered: frozenset[str], scores: Mapping[str, float], new_frame_age: Callable[[], float]
     ) -> None:
-        """A camera's health after a frame (or a reset): tampered kinds, scores (none while learning), frame age."""
+        """A camera's health after a frame (or a reset): tampered kinds, scores (none while learning), frame age.
+
+        ``new_frame_age`` is read at scrape time: it is bound at the camera's first report (the
+        series exists from then on) and again only when the camera comes with another one.
+        """
         for kind in TAMPER_KINDS:
             self.camera_tampered.labels(camera, kind).set(1 if kind in tampered else 0)
             if kind in scores:
@@ -263,7 +270,9 @@ class Metrics:
             else:
                 with contextlib.suppress(KeyError):
                     self.camera_tamper_score.remove(camera, kind)
-        self.camera_new_frame_age.labels(camera).set_function(new_frame_age)
+        if self._frame_age.get(camera) != new_frame_age:  # equal: the same bound method of the same health
+            self.camera_new_frame_age.labels(camera).set_function(new_frame_age)
+            self._frame_age[camera] = new_frame_age
 
     def shard_changed(self, members: int, cameras: int) -> None:
         self.shard_members.set(members)

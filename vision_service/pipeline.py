@@ -27,7 +27,6 @@ The pipeline sits between the sources (upload routes, the camera scheduler) and 
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import logging
 import threading
@@ -201,17 +200,19 @@ class Pipeline:
         with self._pending_lock:
             self._pending -= frames
             self._pixels -= pixels
-        if pixels >= TRIM_AFTER_PIXELS:
-            trim_heap()
 
     def submit_images(self, images: Sequence[bytes], source: str) -> tuple[Admission, list[Outcome]]:
         """Admit an upload from its headers, then decode and submit each image as soon as the previous is.
 
         Blocking (the routes run it in the thread pool). Returns the admission, to release once
         every future is done, and per image its future or the :class:`ImageRejected` it was refused
-        with. Raises when the upload as a whole is refused (see :meth:`admit`).
+        with. Raises when the upload as a whole is refused (see :meth:`admit`). An upload of
+        :data:`TRIM_AFTER_PIXELS` or more comes back with :attr:`Admission.trim_after` set: once it
+        is done, its caller trims the heap (:func:`trim_heap`) in a worker thread.
         """
-        admission = self.admit(len(images), sum(declared_pixels(image) for image in images))
+        pixels = sum(declared_pixels(image) for image in images)
+        admission = self.admit(len(images), pixels)
+        admission.trim_after = pixels >= TRIM_AFTER_PIXELS
         try:
             outcomes: list[Outcome] = []
             for item in admission.engine.decode(images, source=source):
@@ -312,15 +313,33 @@ def _offer(keeper: FrameKeeper, engine: Engine[Any], frame: Frame[Any], measurem
         log.exception("keeper %r failed", keeper)
 
 
-# After a request of this many decoded pixels, freed memory is handed back to the system.
+# After an upload of this many decoded pixels, freed memory is handed back to the system.
 TRIM_AFTER_PIXELS = 8_000_000
+
+
+def _load_malloc_trim() -> Callable[[int], object] | None:
+    """glibc's ``malloc_trim``, loaded once; None where there is none (not glibc: nothing to trim)."""
+    try:
+        malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+    malloc_trim.argtypes = [ctypes.c_size_t]
+    malloc_trim.restype = ctypes.c_int
+    return malloc_trim
+
+
+_MALLOC_TRIM = _load_malloc_trim()
 
 
 def trim_heap() -> None:
     """``malloc_trim(0)``: glibc keeps freed memory in the heaps of the threads that used it (decode
-    threads, the batcher); after a large upload that is hundreds of MB the process would hold on to."""
-    with contextlib.suppress(OSError):  # not glibc: nothing to trim
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    threads, the batcher); after a large upload that is hundreds of MB the process would hold on to.
+
+    Blocking (it walks every heap): called for large uploads only (:attr:`Admission.trim_after`),
+    from a worker thread, never on the event loop. A no-op where there is no ``malloc_trim``.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 class Admission:
@@ -331,6 +350,8 @@ class Admission:
         self._pipeline = pipeline
         self._reserved: tuple[int, int] | None = (frames, pixels)
         self._lock = threading.Lock()
+        # Set by Pipeline.submit_images for a large upload: once it is done, its caller trims the heap.
+        self.trim_after = False
 
     def release(self) -> None:
         with self._lock:

@@ -10,6 +10,7 @@ import hmac
 
 from fastapi import Request
 from fastapi.security import APIKeyHeader
+from pydantic import SecretStr
 
 from vision_service.api import session
 from vision_service.api.state import ServiceState
@@ -18,6 +19,11 @@ from vision_service.errors import ApiError, Reason
 API_KEY_HEADER = "X-API-Key"
 # auto_error=False: a missing key must give our JSON error, not FastAPI's 403.
 _scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="Required when VISION_API_KEY is set.")
+
+
+def key_matches(sent: str, key: SecretStr) -> bool:
+    """Whether ``sent`` is the configured key, compared in constant time (no timing hint of how much matched)."""
+    return hmac.compare_digest(sent.encode(), key.get_secret_value().encode())
 
 
 async def require_api_key(request: Request) -> None:
@@ -31,7 +37,7 @@ async def require_api_key(request: Request) -> None:
     if sent is None and session.authenticated_by_cookie(request, expected):
         return
     sent = sent or ""
-    if not hmac.compare_digest(sent.encode(), expected.get_secret_value().encode()):
+    if not key_matches(sent, expected):
         raise ApiError(Reason.UNAUTHORIZED, f"missing or wrong {API_KEY_HEADER} header")
 
 
@@ -44,5 +50,5 @@ async def require_metrics_key(request: Request) -> None:
         return
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     sent = token.strip() if scheme.lower() == "bearer" else (await _scheme(request) or "")
-    if not hmac.compare_digest(sent.encode(), expected.get_secret_value().encode()):
+    if not key_matches(sent, expected):
         raise ApiError(Reason.UNAUTHORIZED, f"missing or wrong {API_KEY_HEADER} or Authorization: Bearer header")

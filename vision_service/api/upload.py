@@ -18,6 +18,8 @@ from vision_service.errors import ApiError, ImageRejected, Reason
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
 
+    from vision_service.core.config import Settings
+
 # Multipart framing (boundaries, part headers) on top of the image bytes themselves.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 IMAGE_FIELD = "image"
@@ -40,6 +42,11 @@ class BodyTimeouts:
 
     pause: float = 30.0
     total: float = 120.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BodyTimeouts:
+        """``VISION_BODY_TIMEOUT_SECONDS`` and ``VISION_BODY_DEADLINE_SECONDS``."""
+        return cls(settings.body_timeout_seconds, settings.body_deadline_seconds)
 
 
 async def read_body(

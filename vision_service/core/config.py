@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 # Source ids become Prometheus label values, so they are short and plain.
 SOURCE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 UPLOAD_SOURCE = "upload"
+# Most scans a (progressive) JPEG may have, by default (VISION_MAX_JPEG_SCANS, engine.DecodeLimits).
+MAX_JPEG_SCANS = 64
 
 
 class Settings(BaseSettings):
@@ -46,7 +48,10 @@ class Settings(BaseSettings):
         "a request that would pass it is refused at once (503 pixel_budget_full), a camera frame dropped.",
     )
     max_jpeg_scans: int = Field(
-        64, ge=1, le=10_000, description="Most scans a (progressive) JPEG may have; each one costs a decoding pass."
+        MAX_JPEG_SCANS,
+        ge=1,
+        le=10_000,
+        description="Most scans a (progressive) JPEG may have; each one costs a decoding pass.",
     )
     max_batch_images: int = Field(32, ge=1, le=1024, description="Most images in one batch request.")
     max_pending_frames: int = Field(

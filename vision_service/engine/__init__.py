@@ -24,6 +24,7 @@ from typing import Generic, Protocol, TypeVar
 import numpy as np
 
 from quality import QualityReport
+from vision_service.core.config import MAX_JPEG_SCANS
 from vision_service.errors import ImageRejected
 from vision_service.measurement import Detection, StageTimes
 
@@ -37,7 +38,7 @@ class DecodeLimits:
 
     max_bytes: int
     max_pixels: int
-    max_scans: int = 64
+    max_scans: int = MAX_JPEG_SCANS
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from vision_service.engine.jpeg import read_jpeg_header
+from vision_service.core.config import MAX_JPEG_SCANS
+from vision_service.engine.jpeg import EXIF_ORIENTATION, read_jpeg_header
 from vision_service.errors import ImageRejected, Reason
 
 if TYPE_CHECKING:
@@ -37,12 +38,11 @@ Image.MAX_IMAGE_PIXELS = None
 # (32 MiB), so after a burst of large uploads freed blocks stay in the process's heap (measured:
 # 4 concurrent 40 MP PNGs left RSS 560 MB higher). Blocks of 64 MiB are mapped and unmapped whole.
 Image.core.set_block_size(64 * 1024 * 1024)
-_EXIF_ORIENTATION = 0x0112
 # Below this neither the quality signals (3x3 filters, 8x8 noise blocks) nor detection mean anything.
 MIN_SIDE = 8
 
 
-def decode_image(data: bytes, *, max_bytes: int, max_pixels: int, max_scans: int = 64) -> np.ndarray:
+def decode_image(data: bytes, *, max_bytes: int, max_pixels: int, max_scans: int = MAX_JPEG_SCANS) -> np.ndarray:
     """Decode image bytes to uint8 BGR ``(H, W, 3)`` pixels, or raise :class:`ImageRejected` naming the problem.
 
     Every limit is checked before a pixel is decoded: bytes, width x height, and a JPEG's scans.
@@ -139,6 +139,6 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
 
 def _upright(image: Image.Image) -> Image.Image:
     """Apply the EXIF orientation (phones store rotated sensors' pixels as shot)."""
-    if image.getexif().get(_EXIF_ORIENTATION, 1) == 1:
+    if image.getexif().get(EXIF_ORIENTATION, 1) == 1:
         return image
     return ImageOps.exif_transpose(image)

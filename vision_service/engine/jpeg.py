@@ -29,7 +29,7 @@ _SOS, _EOI, _APP1 = 0xDA, 0xD9, 0xE1
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM and RST0-7 have no length
 # Some encoders pad a few bytes after the end-of-image marker.
 _TAIL_SLACK = 32
-_EXIF_ORIENTATION = 0x0112
+EXIF_ORIENTATION = 0x0112  # the EXIF Orientation tag (decode.py reads it through Pillow)
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def _exif_orientation(tiff: bytes) -> int:
         if at + 12 > len(tiff):
             break
         tag, kind = struct.unpack_from(order + "HH", tiff, at)
-        if tag == _EXIF_ORIENTATION and kind == 3:  # SHORT
+        if tag == EXIF_ORIENTATION and kind == 3:  # SHORT
             (value,) = struct.unpack_from(order + "H", tiff, at + 8)
             return int(value)
     return 1

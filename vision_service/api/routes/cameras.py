@@ -123,7 +123,7 @@ async def list_cameras(state: State) -> Response:
 )
 async def add_camera(request: Request, state: State) -> Response:
     settings = state.settings
-    timeouts = BodyTimeouts(settings.body_timeout_seconds, settings.body_deadline_seconds)
+    timeouts = BodyTimeouts.from_settings(settings)
     body = await read_body(request, MAX_BODY_BYTES, timeouts=timeouts, error=ApiError)
     try:
         data = json.loads(body or b"null")

@@ -21,6 +21,7 @@ from vision_service.api.state import ServiceState, State
 from vision_service.api.upload import BodyTimeouts, read_upload
 from vision_service.errors import ImageRejected, Reason
 from vision_service.measurement import Measurement
+from vision_service.pipeline import trim_heap
 
 router = APIRouter(prefix="/v1", tags=["detection"])
 
@@ -72,7 +73,7 @@ async def _read_images(
         request,
         image_limit=settings.max_upload_bytes,
         max_images=max_images,
-        timeouts=BodyTimeouts(settings.body_timeout_seconds, settings.body_deadline_seconds),
+        timeouts=BodyTimeouts.from_settings(settings),
     )
     return upload.images, _checked_source(state, request, upload.source or source)
 
@@ -124,6 +125,7 @@ async def _measure(state: ServiceState, images: list[bytes], source: str) -> lis
 
     Admitted from the headers before any decoding (when the detector is saturated, refusing costs no
     decode work); each frame joins the frames of concurrent requests and cameras in one engine run.
+    After a large upload the heap is trimmed in a worker thread, never on the event loop.
     """
     admission, outcomes = await run_in_threadpool(state.pipeline.submit_images, images, source)
     try:
@@ -131,4 +133,6 @@ async def _measure(state: ServiceState, images: list[bytes], source: str) -> lis
         measured = iter(await asyncio.gather(*futures))
     finally:
         admission.release()
+        if admission.trim_after:
+            await run_in_threadpool(trim_heap)
     return [o if isinstance(o, ImageRejected) else next(measured) for o in outcomes]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from vision_service.api import session
+from vision_service.api.auth import key_matches
 from vision_service.api.schemas import ErrorResponse, json_response
 from vision_service.api.state import State
 from vision_service.api.upload import BodyTimeouts, read_body
@@ -54,7 +54,7 @@ async def log_in(request: Request, state: State) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != FORM:
         raise ApiError(Reason.MALFORMED_REQUEST, f"send the key as a form: content-type {FORM}, field {FIELD}")
-    timeouts = BodyTimeouts(state.settings.body_timeout_seconds, state.settings.body_deadline_seconds)
+    timeouts = BodyTimeouts.from_settings(state.settings)
     body = await read_body(request, MAX_BODY_BYTES, timeouts=timeouts, error=ApiError)
     try:
         values = parse_qs(body.decode(), max_num_fields=4, strict_parsing=False).get(FIELD, [])
@@ -64,7 +64,7 @@ async def log_in(request: Request, state: State) -> Response:
     if key is None:
         return response  # nothing to log in to
     sent = values[0] if len(values) == 1 else ""
-    if not hmac.compare_digest(sent.encode(), key.get_secret_value().encode()):
+    if not key_matches(sent, key):
         raise ApiError(Reason.UNAUTHORIZED, "wrong API key")
     session.set_cookie(response, request, key)
     return response
