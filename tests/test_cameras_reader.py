@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import random
+import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +28,11 @@ from tests.streams import (
     write_frames,
 )
 from vision_service.api.state import ServiceState
+from vision_service.cameras.config import Camera
 from vision_service.cameras.manager import CameraManager
-from vision_service.cameras.reader import Backoff, LatestFrame
+from vision_service.cameras.reader import Backoff, CameraReader, LatestFrame
+from vision_service.cameras.stats import CameraStats, Status
+from vision_service.cameras.stream import SECRETS, StreamPolicy
 from vision_service.core.config import Settings
 
 TIMEOUT = 2.0  # open / read timeout of the test cameras, seconds
@@ -81,6 +85,69 @@ def test_latest_frame_slot_keeps_one_frame() -> None:
     assert slot.take() is None
     assert slot.put(frames[2]) is False
     assert slot.clear() is True and slot.clear() is False
+
+
+class NoTelemetry:
+    """A camera telemetry that records nothing: the readers below are watched through their stats."""
+
+    def camera_added(self, camera: str, fps: Callable[[], float]) -> None: ...
+    def camera_removed(self, camera: str) -> None: ...
+    def camera_status(self, camera: str, up: bool) -> None: ...
+    def camera_frame(self, camera: str, outcome: str) -> None: ...
+    def camera_reconnect(self, camera: str) -> None: ...
+    def camera_frame_read(self, camera: str, timestamp: float) -> None: ...
+    def camera_health(
+        self, camera: str, tampered: frozenset[str], scores: Mapping[str, float], new_frame_age: Callable[[], float]
+    ) -> None: ...
+    def shard_changed(self, members: int, cameras: int) -> None: ...
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_readers_secrets_stay_masked_when_an_older_reader_of_its_camera_ends() -> None:
+    # A camera redefined (the manager starts the new reader before it stops the old one), or removed
+    # and added again while its old reader is still busy: two readers of "lobby" at once. The old
+    # reader's end must not unmask the new one's password in FFmpeg's log, nor the new reader's
+    # start unmask the old one's while it still runs.
+    old_password, new_password = "0ld-Lobby-Pw-5b1e", "n3w-Lobby-Pw-9c2f"
+    port = closed_port()
+    policy = StreamPolicy(timeout=TIMEOUT, max_pixels=40_000_000)
+
+    def reader(password: str) -> CameraReader:
+        camera = Camera(id="lobby", url=f"rtsp://cam:{password}@127.0.0.1:{port}/stream")
+        stats = CameraStats("lobby", NoTelemetry())
+        backoff = Backoff(60.0, 60.0)  # after the first failed open, each waits until stopped
+        return CameraReader(
+            camera, slot=LatestFrame(), stats=stats, on_frame=lambda: None, policy=policy, backoff=backoff
+        )
+
+    def line(password: str) -> str:  # FFmpeg quoting a secret outside a URL: only the registry masks it
+        return SECRETS.redact(f"[rtsp] method DESCRIBE failed: 401 Unauthorized (password {password})")
+
+    def registered(r: CameraReader) -> bool:  # a reader registers before its first open, then fails it
+        return r.stats.status == Status.RECONNECTING
+
+    old, new = reader(old_password), reader(new_password)
+    try:
+        old.start()
+        wait_for(lambda: registered(old), timeout=30, what="the old reader's first failed open")
+        new.start()
+        wait_for(lambda: registered(new), timeout=30, what="the new reader's first failed open")
+        assert old_password not in line(old_password) and new_password not in line(new_password)
+
+        old.stop()
+        assert old.join(timeout=2 * TIMEOUT + 1)
+        assert line(new_password) == "[rtsp] method DESCRIBE failed: 401 Unauthorized (password ***)"
+        assert old_password in line(old_password)  # the old reader's own secrets left with it
+    finally:
+        old.stop()
+        new.stop()
+        assert old.join(timeout=2 * TIMEOUT + 1) and new.join(timeout=2 * TIMEOUT + 1)
+    assert new_password in line(new_password)
 
 
 def test_rtsp_camera_brightness_falls_at_night(

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from vision_service.cameras.url import ANY_LOCAL, CameraUrlError, LocalAccess, mask_url, parse_source, redact
+from vision_service.cameras.url import (
+    ANY_LOCAL,
+    CameraUrlError,
+    LocalAccess,
+    mask_url,
+    mask_urls_in,
+    parse_source,
+    redact,
+)
 
 NO_LOCAL = LocalAccess.within(())
 
@@ -142,3 +150,25 @@ def test_redact_scrubs_secrets_from_any_text() -> None:
     for secret in ("p@ss", "p%40ss", "t0k3n"):
         assert secret not in cleaned
     assert "rtsp://admin:***@host/s?token=***" in cleaned
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        (
+            "[hls] Error when loading first segment 'http://cam:Sup3r@127.0.0.1:8080/seg0.ts'",
+            "[hls] Error when loading first segment 'http://cam:***@127.0.0.1:8080/seg0.ts'",
+        ),
+        (
+            'two: "https://TOKEN@example.org/a?x=1" and rtsp://u:p@host/s?pwd=q&ch=1.',
+            'two: "https://***@example.org/a?x=1" and rtsp://u:***@host/s?pwd=***&ch=1.',
+        ),
+        ("rtsp://a:b@c@host/s failed", "rtsp://a:***@host/s failed"),
+        ("rtsp://host/s;token=abc", "rtsp://host/s;token=***"),  # a path parameter
+        ("http://[::1/x?token=abc", "http://[::1/x?token=***"),  # urlsplit cannot parse it
+        ("rtsp://host/s?a=1?Password=x", "rtsp://host/s?a=1?Password=***"),
+        ("no URL here, token=abc, /videos/demo.mp4", "no URL here, token=abc, /videos/demo.mp4"),
+    ],
+)
+def test_mask_urls_in_masks_every_url_in_a_text(text: str, masked: str) -> None:
+    assert mask_urls_in(text) == masked

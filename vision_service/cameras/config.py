@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from vision_service.cameras.url import (
     ANY_LOCAL,
@@ -111,15 +112,8 @@ class Camera(BaseModel):
         return mask_url(self.url)
 
     def public(self) -> dict[str, Any]:
-        """The camera as the API shows it: the URL masked."""
-        return {
-            "id": self.id,
-            "url": self.masked_url,
-            "fps": self.fps,
-            "enabled": self.enabled,
-            "loop": self.loop,
-            "tls_verify": self.tls_verify,
-        }
+        """The camera as the API shows it: every field, the URL masked."""
+        return {**self.model_dump(), "url": self.masked_url}
 
     def to_file(self) -> dict[str, Any]:
         """The camera as the YAML file stores it (the real URL: the file is the operator's secret store)."""
@@ -152,6 +146,17 @@ def describe_errors(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _as_written(value: object, spec: FieldInfo) -> Any:
+    """A field of an invalid camera's entry as the API shows it: a flag as its truth value, a number
+    field as a float when it is a number (else 0), anything else when it has the field's type (else
+    the field's default)."""
+    if spec.annotation is bool:
+        return bool(value)
+    if spec.annotation is float:
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+    return value if isinstance(value, type(spec.default)) else spec.default
+
+
 @dataclass(frozen=True)
 class InvalidCamera:
     """A camera of the file that cannot run as written: listed with its error, never opened.
@@ -169,16 +174,12 @@ class InvalidCamera:
         return mask_url(str(self.written.get("url", "")))
 
     def public(self) -> dict[str, Any]:
-        """As the API shows it (see :meth:`Camera.public`): the URL masked, fps as written when it is a number."""
-        fps = self.written.get("fps", DEFAULT_FPS)
-        number = isinstance(fps, (int, float)) and not isinstance(fps, bool)
+        """As the API shows it, with the fields of :meth:`Camera.public`: the URL masked, never enabled,
+        fps as written when it is a number (else 0), the flags as written (else their defaults)."""
+        fixed = {"id": self.id, "url": self.masked_url, "enabled": False}
         return {
-            "id": self.id,
-            "url": self.masked_url,
-            "fps": float(fps) if number else 0.0,
-            "enabled": False,
-            "loop": bool(self.written.get("loop", False)),
-            "tls_verify": bool(self.written.get("tls_verify", True)),
+            name: fixed[name] if name in fixed else _as_written(self.written.get(name, spec.default), spec)
+            for name, spec in Camera.model_fields.items()
         }
 
     def to_file(self) -> dict[str, Any]:

@@ -4,13 +4,22 @@ Each camera has one :class:`CameraHealth`, fed every processed frame's :class:`M
 quality report and the engine's scene thumbnail, :mod:`quality.scene`) by the camera's stats
 (:mod:`vision_service.cameras.stats`). It keeps what the engine must not: state across frames.
 
-**Reference scene.** Per regime (``day`` / ``night`` of :data:`vision_service.regimes.DEFAULT_RULE`:
-an infrared night looks different from the day), the camera's first ``reference_frames`` frames
-of that regime become its reference: the mean gradient map of their thumbnails, and the medians
-of three exposure-invariant numbers (below). Until a regime has its own reference, the other
-regime's is used; and another regime learns only from frames that show no tampering against the
-reference the camera already has (nightfall does not move, cover or defocus a camera; a covered
-lens, dark as a night, must not be learned as the night, nor a hazy lens, bright as a day, as the day).
+**Reference scene.** Per regime (``day`` / ``twilight`` / ``night``, the light of
+:data:`vision_service.regimes.DEFAULT_RULE`: an infrared night looks different from the day), the
+camera's first ``reference_frames`` frames of that regime become its reference: the mean gradient
+map of their thumbnails, and the medians of three exposure-invariant numbers (below). Until a
+regime has its own reference, the first-learned other regime's is used; and another regime learns
+only from frames that show no tampering against that reference (nightfall does not move, cover or
+defocus a camera; a covered lens, dark as a night, must not be learned as the night, nor a hazy
+lens, bright as a day, as the day).
+
+Health sorts frames with :data:`~vision_service.regimes.DEFAULT_RULE`, not with the rule fitted
+into the source's drift baseline, on purpose: a camera's health is its own, learned from its own
+frames, and independent of drift baselines. A camera may have no baseline, a single-regime one,
+one with hour buckets (regimes health would have to learn per hour), or one that is rebuilt or
+reloaded while it runs; none of that should re-sort the references health has already learned.
+The regime only picks which learned reference a frame is compared with, and the four scores are
+exposure-invariant, so the fitted rule's finer twilight boundary would change little.
 :meth:`CameraHealth.reset` forgets both (after a PTZ move, or when the scene changed for good); a
 change of frame size does too.
 
@@ -60,7 +69,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,11 +160,14 @@ class Evidence:
     shows: frozenset[str]
 
 
-def evidence(report: QualityReport, thumb: np.ndarray, reference: SceneReference) -> Evidence:
-    """Scores and conditions of one frame (module docstring); pure."""
+def evidence(
+    report: QualityReport, thumb: np.ndarray, reference: SceneReference, gradient: np.ndarray | None = None
+) -> Evidence:
+    """Scores and conditions of one frame (module docstring); pure. ``gradient`` is the thumbnail's
+    :func:`~quality.scene.gradient_map` when the caller already has it."""
     if thumb.shape != reference.gradient.shape:
         raise ValueError(f"thumbnail {thumb.shape} does not match the reference {reference.gradient.shape}")
-    similarity = structural_similarity(gradient_map(thumb), reference.gradient)
+    similarity = structural_similarity(gradient_map(thumb) if gradient is None else gradient, reference.gradient)
     scores = {
         MOVED: similarity,
         COVERED: low_res_contrast(thumb) / max(reference.low_res_contrast, 1e-6),
@@ -187,8 +198,8 @@ class _Learning:
     contrast_ratio: list[float] = field(default_factory=list)
     detail: list[float] = field(default_factory=list)
 
-    def add(self, report: QualityReport, thumb: np.ndarray) -> None:
-        self.gradients.append(gradient_map(thumb))
+    def add(self, report: QualityReport, thumb: np.ndarray, gradient: np.ndarray) -> None:
+        self.gradients.append(gradient)
         self.low_res_contrast.append(low_res_contrast(thumb))
         self.contrast_ratio.append(contrast_ratio(report))
         self.detail.append(detail(report))
@@ -215,13 +226,12 @@ class HealthState:
 class CameraHealth:
     """Tampering and frozen-picture state of one camera. Thread-safe.
 
-    ``clock`` is a monotonic clock in seconds (durations and ages); ``update`` may be given ``now``
-    instead (the evaluation script feeds simulated time).
+    Durations and ages are on :func:`time.monotonic`; ``update`` and ``new_frame_age`` may be given
+    ``now`` instead (the evaluation script feeds simulated time).
     """
 
-    def __init__(self, config: HealthConfig | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, config: HealthConfig | None = None) -> None:
         self.config = config or HealthConfig()
-        self.clock = clock
         self._lock = threading.Lock()
         self._references: dict[str, SceneReference] = {}
         self._learning: dict[str, _Learning] = {}
@@ -241,10 +251,11 @@ class CameraHealth:
         """Take one processed frame of the camera; return the state after it."""
         if m.scene is None:  # an engine that made no thumbnail: nothing to compare
             return self.state()
-        now = self.clock() if now is None else now
+        now = time.monotonic() if now is None else now
         thumb = m.scene
         report = m.quality
         regime = DEFAULT_RULE.light(report)
+        gradient = gradient_map(thumb)  # once per frame: for learning and for every comparison
         with self._lock:
             if self._shape is not None and thumb.shape != self._shape:
                 self._forget()  # the camera's frame size changed: its old references do not apply
@@ -252,14 +263,17 @@ class CameraHealth:
             self._frozen_check(m, thumb, now)
             self._regime = regime
             reference = self._references.get(regime)
+            found: Evidence | None = None  # this frame against ``other``, when learning needed it
+            other: SceneReference | None = None
             if reference is None:
                 other = next((r for name, r in self._references.items() if name != regime), None)
                 # A camera is not tampered with by nightfall: learn another regime only from frames that
                 # show nothing against the reference it has (a covered lens is dark too, and must not
                 # become "night"; haze is bright, and must not become "day").
-                if other is None or not evidence(report, thumb, other).shows:
+                found = None if other is None else evidence(report, thumb, other, gradient)
+                if found is None or not found.shows:
                     learning = self._learning.setdefault(regime, _Learning())
-                    learning.add(report, thumb)
+                    learning.add(report, thumb, gradient)
                     if len(learning.gradients) >= self.config.reference_frames:
                         reference = self._references[regime] = learning.reference()
                         del self._learning[regime]
@@ -268,7 +282,8 @@ class CameraHealth:
                 self._scores = {}
                 shows: frozenset[str] = frozenset()
             else:
-                found = evidence(report, thumb, reference)
+                if found is None or reference is not other:  # else: already compared with it above
+                    found = evidence(report, thumb, reference, gradient)
                 self._scores, shows = found.scores, found.shows
             self._advance(shows, now)
             return self._state()
@@ -314,7 +329,7 @@ class CameraHealth:
 
     def new_frame_age(self, now: float | None = None) -> float:
         """Seconds since the last new frame (content changed); NaN before the first frame."""
-        now = self.clock() if now is None else now
+        now = time.monotonic() if now is None else now
         with self._lock:
             last = self._last_new
         return math.nan if last is None else max(now - last, 0.0)

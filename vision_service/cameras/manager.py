@@ -95,7 +95,6 @@ class CameraManager:
         # Cameras added over the API may read local video files in these folders only.
         self.api_local = LocalAccess.within(local_dirs)
         self.max_cameras = max_cameras
-        self.timeout = timeout
         self.policy = StreamPolicy(timeout, max_pixels, ca_file or StreamPolicy.default_ca_file())
         self.reconnect_min = reconnect_min
         self.reconnect_max = max(reconnect_max, reconnect_min)
@@ -178,7 +177,7 @@ class CameraManager:
         """
         self._stopping.set()
         if self._refresher is not None:
-            self._refresher.join(timeout=self.timeout + 5)
+            self._refresher.join(timeout=self.policy.timeout + 5)
             self._refresher = None
         with self._lock:
             entries = list(self._cameras.values())
@@ -189,11 +188,11 @@ class CameraManager:
         for entry in entries:
             if entry.reader is not None:
                 entry.reader.stop()
-        self.scheduler.stop(timeout=self.timeout + 5)
+        self.scheduler.stop(timeout=self.policy.timeout + 5)
         for entry in entries:
             entry.stats.close()
             if entry.reader is not None:
-                entry.reader.join(timeout=2 * self.timeout + 1)
+                entry.reader.join(timeout=2 * self.policy.timeout + 1)
 
     # -- changes -----------------------------------------------------------------------------
 
@@ -242,7 +241,7 @@ class CameraManager:
                 entry.reader.stop()  # all at once: they end in parallel
             entry.stats.close()  # from here on, late events of this camera are ignored
         for entry in entries:
-            if entry.reader is not None and not entry.reader.join(timeout=2 * self.timeout + 1):
+            if entry.reader is not None and not entry.reader.join(timeout=2 * self.policy.timeout + 1):
                 log.warning("camera %s: reader still busy after removal; it ends on its own", entry.camera.id)
             log.info("camera %s removed", entry.camera.id)
 

@@ -118,12 +118,14 @@ class CameraReader:
         return not self._thread.is_alive()
 
     def _run(self) -> None:
-        SECRETS.add(self.camera.id, self.camera.url)  # masked wherever FFmpeg repeats them
+        # Masked wherever FFmpeg repeats them; this reader's own registration, so that a reader of the
+        # same camera id started before this one ends (a redefined or re-added camera) keeps its own.
+        registration = SECRETS.add(self.camera.url)
         try:
             self._loop()
         finally:
             self._discard_pending()
-            SECRETS.remove(self.camera.id)
+            SECRETS.remove(registration)
 
     def _loop(self) -> None:
         reconnecting = False

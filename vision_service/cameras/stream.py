@@ -24,15 +24,15 @@ Frame size: :func:`frame_pixels_ok` refuses a stream whose frames are larger tha
 
 from __future__ import annotations
 
+import itertools
 import logging
-import re
 import ssl
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vision_service.cameras.url import MASK, SECRET_QUERY_KEYS, CameraSource, secrets_of
+from vision_service.cameras.url import MASK, CameraSource, mask_urls_in, secrets_of
 
 log = logging.getLogger(__name__)
 
@@ -108,42 +108,47 @@ def frame_pixels_ok(width: int, height: int, policy: StreamPolicy) -> str | None
 
 # -- FFmpeg's log ---------------------------------------------------------------------------------
 
-# scheme://user:password@ and scheme://token@, and ?password=... style query values, in any text.
-_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)([^/\s@'\"]+)@")
-_SECRET_QUERY = re.compile(r"([?&;](?:" + "|".join(sorted(SECRET_QUERY_KEYS)) + r")=)([^&;\s'\"]*)", re.IGNORECASE)
-
-
-def _mask_userinfo(match: re.Match[str]) -> str:
-    user, has_password, _ = match.group(2).partition(":")
-    return f"{match.group(1)}{user}:{MASK}@" if has_password else f"{match.group(1)}{MASK}@"
-
 
 class Secrets:
-    """Credentials of the cameras now running, to mask wherever FFmpeg repeats them (thread-safe)."""
+    """Credentials of the camera readers now running, to mask wherever FFmpeg repeats them (thread-safe).
+
+    Each reader registers its own (:meth:`add` returns the registration's token, :meth:`remove`
+    takes it): a camera redefined or re-added while its old reader is still ending has two
+    registrations, and the old one's removal leaves the new one's secrets masked.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._by_camera: dict[str, tuple[str, ...]] = {}
+        self._tokens = itertools.count()
+        self._by_registration: dict[int, tuple[str, ...]] = {}
+        self._known: tuple[str, ...] = ()  # every registration's secrets, longest first
 
-    def add(self, camera_id: str, url: str) -> None:
+    def add(self, url: str) -> int:
+        """Register the credentials of ``url``; return the token that :meth:`remove` takes."""
         with self._lock:
-            self._by_camera[camera_id] = tuple(secrets_of(url))
+            token = next(self._tokens)
+            self._by_registration[token] = tuple(secrets_of(url))
+            self._update()
+        return token
 
-    def remove(self, camera_id: str) -> None:
+    def remove(self, token: int) -> None:
         with self._lock:
-            self._by_camera.pop(camera_id, None)
+            if self._by_registration.pop(token, None) is not None:
+                self._update()
+
+    def _update(self) -> None:
+        everything = {secret for secrets in self._by_registration.values() for secret in secrets}
+        self._known = tuple(sorted(everything, key=len, reverse=True))
 
     def redact(self, text: str) -> str:
         """``text`` with every URL's user info masked and every known camera secret replaced by ``***``."""
-        text = _SECRET_QUERY.sub(lambda m: m.group(1) + MASK, _USERINFO.sub(_mask_userinfo, text))
-        with self._lock:
-            known = sorted({s for secrets in self._by_camera.values() for s in secrets}, key=len, reverse=True)
-        for secret in known:
+        text = mask_urls_in(text)
+        for secret in self._known:  # a tuple replaced whole by add and remove: no lock needed to read it
             text = text.replace(secret, MASK)
         return text
 
 
-#: The credentials of every running camera (cameras register on start, leave on stop).
+#: The credentials of every running camera reader (readers register on start, leave on stop).
 SECRETS = Secrets()
 
 

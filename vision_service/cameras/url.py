@@ -15,9 +15,10 @@ A URL must be text that both a YAML file and a JSON answer can hold (valid UTF-8
 characters).
 
 Credentials never leave this module in clear: :func:`mask_url` shows ``rtsp://user:***@host/...``
-and hides secret-looking query values; :func:`redact` scrubs a URL's secrets out of any text
-(an exception message, a log line). Error messages raised here never contain the URL itself,
-nor, for API cameras, a resolved path or whether a file outside the allowed folders exists.
+and hides secret-looking query values; :func:`mask_urls_in` does so for every URL quoted in a
+text; :func:`redact` scrubs a URL's secrets out of any text (an exception message, a log line).
+Error messages raised here never contain the URL itself, nor, for API cameras, a resolved path or
+whether a file outside the allowed folders exists.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ SECRET_QUERY_KEYS = frozenset(
 _SCHEME_PREFIX = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 _QUERY_PAIR = re.compile(r"([^&=;]+)=([^&;]*)")
 _USERINFO = re.compile(r"(//)([^/?#@]*)@")
+# A URL inside free text (a log line): a scheme, ``://``, and everything up to a space or a quote.
+_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+")
+_PARAMS_START = re.compile(r"[?;]")
 
 SourceKind = Literal["network", "file", "device"]
 
@@ -203,6 +207,22 @@ def mask_url(url: str | int) -> str:
     masked = urlunsplit(SplitResult(parts.scheme, netloc, parts.path, query, parts.fragment))
     # Anything urlsplit could not see as userinfo (odd inputs) still loses its credentials.
     return _USERINFO.sub(lambda m: m.group(0) if MASK in m.group(2) else f"{m.group(1)}{MASK}@", masked)
+
+
+def mask_urls_in(text: str) -> str:
+    """``text`` with every URL in it shown as :func:`mask_url` shows it (for log lines that quote URLs),
+    and secret-looking ``key=value`` parameters after its first ``?`` or ``;`` masked too: path
+    parameters (``/stream;token=...``) and the query of a URL ``urlsplit`` cannot parse."""
+    return _URL_IN_TEXT.sub(_mask_url_in_text, text)
+
+
+def _mask_url_in_text(match: re.Match[str]) -> str:
+    masked = mask_url(match.group(0))
+    params = _PARAMS_START.search(masked)
+    if params is None:
+        return masked
+    pairs = masked[params.end() :].split("?")  # a stray ``?`` separates pairs too
+    return masked[: params.end()] + "?".join(_QUERY_PAIR.sub(_mask_pair, part) for part in pairs)
 
 
 def _mask_pair(match: re.Match[str]) -> str:
