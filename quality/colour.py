@@ -35,8 +35,8 @@ import math
 import cv2
 import numpy as np
 
-from quality.luma import analysis_shape, check_image
-from quality.scene import THUMBNAIL_SIZE
+from quality.luma import check_image
+from quality.scene import THUMBNAIL_SIZE, thumbnail_shape
 
 #: Weight of the mean opponent colour in the formula.
 MEAN_WEIGHT = 0.3
@@ -59,7 +59,7 @@ def colour_thumbnail(image: np.ndarray) -> np.ndarray | None:
         image = image[:, :, :3]
     if not image.flags.c_contiguous:
         image = np.ascontiguousarray(image)
-    height, width = analysis_shape(image.shape[0], image.shape[1], THUMBNAIL_SIZE)
+    height, width = thumbnail_shape(image.shape[0], image.shape[1])
     for _ in range(halvings(*image.shape[:2])):
         image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
     if (height, width) == image.shape[:2]:

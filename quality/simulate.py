@@ -73,11 +73,10 @@ def low_light(
     elif gain <= 0:
         raise ValueError(f"gain must be > 0, got {gain}")
     generator = np.random.default_rng(rng)
-    radiance = (image.astype(np.float64) / 255.0) ** GAMMA
+    radiance = _linear(image)
     electrons = generator.poisson(radiance * (light * full_well)).astype(np.float64)
     electrons += generator.normal(0.0, read_noise, size=image.shape)
-    signal = np.clip(electrons * (gain / full_well), 0.0, 1.0)
-    return np.rint(255.0 * signal ** (1.0 / GAMMA)).astype(np.uint8)
+    return _encode(electrons * (gain / full_well))
 
 
 def gaussian_noise(image: np.ndarray, sigma: float, rng: RandomSource = None) -> np.ndarray:
@@ -122,11 +121,11 @@ def haze(image: np.ndarray, density: float, *, airlight: float = 0.8, scatter: f
         raise ValueError(
             f"need 0 <= density < 1, 0 <= airlight <= 1, scatter >= 0; got {density}, {airlight}, {scatter}"
         )
-    radiance: np.ndarray = (image.astype(np.float64) / 255.0) ** GAMMA
+    radiance = _linear(image)
     if scatter > 0:
         radiance = cv2.GaussianBlur(radiance, (0, 0), sigmaX=scatter, sigmaY=scatter)
     veiled = radiance * (1.0 - density) + airlight * density
-    return np.rint(255.0 * np.clip(veiled, 0.0, 1.0) ** (1.0 / GAMMA)).astype(np.uint8)
+    return _encode(veiled)
 
 
 def covered(
@@ -144,14 +143,14 @@ def covered(
     if not 0.0 < field_of_view < 180.0:
         raise ValueError(f"field_of_view must be in (0, 180) degrees, got {field_of_view}")
     height, width = image.shape[:2]
-    radiance = (image.astype(np.float64) / 255.0) ** GAMMA
+    radiance = _linear(image)
     mean = radiance.reshape(height * width, -1).mean(axis=0)
     y, x = np.mgrid[0:height, 0:width].astype(np.float64)
     r = np.hypot(x - (width - 1) / 2, y - (height - 1) / 2) / (np.hypot(width, height) / 2)
     angle = np.arctan(r * np.tan(np.radians(field_of_view / 2)))
     vignette = np.cos(angle) ** 4
     glow = vignette[..., None] * mean if image.ndim == 3 else vignette * mean[0]
-    diffused = np.rint(255.0 * np.clip(glow, 0.0, 1.0) ** (1.0 / GAMMA)).astype(np.uint8)
+    diffused = _encode(glow)
     return low_light(diffused, light, rng=rng)
 
 
@@ -197,6 +196,17 @@ def infrared(image: np.ndarray, light: float = 0.05, *, rng: RandomSource = None
     gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     mono = low_light(gray, light, rng=rng)
     return cv2.cvtColor(mono, cv2.COLOR_GRAY2BGR)
+
+
+def _linear(image: np.ndarray) -> np.ndarray:
+    """8-bit values -> relative linear light in [0, 1] (gamma :data:`GAMMA`), float64."""
+    radiance: np.ndarray = (image.astype(np.float64) / 255.0) ** GAMMA
+    return radiance
+
+
+def _encode(linear: np.ndarray) -> np.ndarray:
+    """Linear light -> 8-bit values: clipped to [0, 1], gamma re-applied, rounded to uint8."""
+    return np.rint(255.0 * np.clip(linear, 0.0, 1.0) ** (1.0 / GAMMA)).astype(np.uint8)
 
 
 def _describe(value: object) -> str:

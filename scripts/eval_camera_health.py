@@ -300,7 +300,7 @@ def watch(baseline: Baseline, cycles: list[list[tuple[str, quality.QualityReport
         unusual = index == len(cycles) - 1
         night_start: float | None = None
         for i, (phase, report) in enumerate(frames):
-            tracker.observe(baseline.source, frame_signals(report), baseline.regime_of(report))
+            tracker.observe(baseline.source, frame_signals(report), tracker.regime_of(baseline.source, report))
             if phase == "night" and night_start is None:
                 night_start = now
             now += STEP

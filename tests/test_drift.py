@@ -13,6 +13,7 @@ import dataclasses
 import json
 import math
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -424,6 +425,39 @@ def test_learning_fills_in_each_regime_from_its_first_frames_and_keeps_them_afte
     for frame, regime in measured(colour_photos, day_frame, learn, seed=30) + night:
         restarted.observe("cam-a", frame, regime)
     assert restarted.baseline("cam-a") is loaded["cam-a"]  # nothing re-learned
+
+
+class InterleavingLock:
+    """A lock that runs ``then`` once, right after it is first released: another thread's turn."""
+
+    def __init__(self, then: Callable[[], None]) -> None:
+        self._lock = threading.Lock()
+        self._then: Callable[[], None] | None = then
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+        then, self._then = self._then, None
+        if then is not None:
+            then()
+
+
+def test_two_regimes_that_finish_learning_at_once_are_both_kept(
+    tmp_path: Path, colour_photos: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Night's buffer completes while day's baseline is being learned, as soon as day's learning first
+    releases the tracker's lock: the baseline ends with both regimes, in memory and in its file."""
+    learn = 12
+    day = [frame for frame, _ in measured(colour_photos, day_frame, learn, seed=31)[:learn]]
+    night = [frame for frame, _ in measured(colour_photos, night_ir_frame, learn, seed=32)[:learn]]
+    tracker = DriftTracker(window_frames=50, learn_frames=learn, baseline_dir=tmp_path)
+    monkeypatch.setattr(tracker, "_lock", InterleavingLock(lambda: tracker._learn("cam-a", NIGHT, night)))
+    tracker._learn("cam-a", DAY, day)
+    learned = tracker.baseline("cam-a")
+    assert learned is not None and set(learned.regimes) == {DAY, NIGHT}
+    assert set(load_baseline(baseline_path(tmp_path, "cam-a")).regimes) == {DAY, NIGHT}
 
 
 def test_format_1_files_are_read_as_one_regime(tmp_path: Path, day_baseline: Baseline) -> None:

@@ -107,6 +107,10 @@ def test_rules_round_trip_and_bad_ones_are_refused() -> None:
         RegimeRule(hours=(18, 6))
     with pytest.raises(ValueError, match="night_brightness"):
         RegimeRule(night_brightness=2.0)
+    with pytest.raises(ValueError, match="day_noise"):
+        RegimeRule(day_noise=-1.0)
+    assert RegimeRule.from_json({**rule.to_json(), "day_noise": None}).day_noise is None
+    assert RegimeRule.from_json({}).day_noise == DEFAULT_RULE.day_noise
     with pytest.raises(ValueError, match="unknown"):
         RegimeRule.from_json({"colour": 1})
 

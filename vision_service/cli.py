@@ -6,13 +6,12 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from vision_service.regimes import DAY_BRIGHTNESS, MIN_DAY_NOISE, MONOCHROME_COLOURFULNESS, NIGHT_BRIGHTNESS
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 # Columns of `analyze`'s table printed with one decimal (the others with three).
 WHOLE_COLUMNS = ("sharpness", "colourfulness")
 
@@ -202,25 +201,18 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _image_files(paths: Sequence[Path]) -> Iterator[Path]:
-    for path in paths:
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        else:
-            yield path
-
-
 def _analyze(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     import quality
+    from vision_service.drift.reference import IMAGE_SUFFIXES, expand
     from vision_service.engine.decode import decode_image
     from vision_service.errors import ImageRejected
 
     report = _folder_report(args) if args.report else None
     if report is None and args.report:
         return 2
-    files = list(_image_files(args.paths))
+    files = [Path(p) for p in expand([str(p) for p in args.paths], IMAGE_SUFFIXES)]
     show_progress = any(p.is_dir() for p in args.paths) and sys.stderr.isatty()
     rows: list[dict[str, Any]] = []
     analysed = failed = 0

@@ -85,8 +85,9 @@ class RegimeRule:
         levels_ok = levels_ok and (self.day_noise is None or self.day_noise >= 0)
         if self.monochrome_colourfulness < 0 or not levels_ok:
             raise ValueError(
-                f"need monochrome_colourfulness >= 0 and night_brightness, day_brightness in [0, 1], got "
-                f"{self.monochrome_colourfulness}, {self.night_brightness}, {self.day_brightness}"
+                "need monochrome_colourfulness >= 0, night_brightness and day_brightness in [0, 1] and "
+                f"day_noise >= 0 or None, got {self.monochrome_colourfulness}, {self.night_brightness}, "
+                f"{self.day_brightness}, {self.day_noise}"
             )
         object.__setattr__(self, "hours", hours)
 
@@ -151,6 +152,7 @@ class RegimeRule:
         if unknown:
             raise ValueError(f"unknown regime rule keys: {', '.join(sorted(unknown))}")
         hours = data.get("hours", [])
+        day_noise = data.get("day_noise", DAY_NOISE)
         if not isinstance(hours, Sequence) or isinstance(hours, str):
             raise ValueError(f"hours must be a list of hours, got {hours!r}")
         try:
@@ -158,7 +160,7 @@ class RegimeRule:
                 monochrome_colourfulness=float(data.get("monochrome_colourfulness", MONOCHROME_COLOURFULNESS)),
                 night_brightness=float(data.get("night_brightness", NIGHT_BRIGHTNESS)),
                 day_brightness=float(data.get("day_brightness", DAY_BRIGHTNESS)),
-                day_noise=None if data.get("day_noise", DAY_NOISE) is None else float(data.get("day_noise", DAY_NOISE)),
+                day_noise=None if day_noise is None else float(day_noise),
                 hours=tuple(int(h) for h in hours),
             )
         except (TypeError, ValueError) as exc:

@@ -9,7 +9,8 @@ One file per source, ``<dir>/<source>.json``::
       "origin": "/data/cam-a/week (1200 files)",
       "frames": 1200,
       "settings": {"model": "yolo11n.pt", "confidence": 0.25, ...},
-      "rule": {"monochrome_colourfulness": 4.0, "night_brightness": 0.15, "day_brightness": 0.3, "hours": []},
+      "rule": {"monochrome_colourfulness": 4.0, "night_brightness": 0.15, "day_brightness": 0.3, "day_noise": 4.0,
+               "hours": []},
       "regimes": {
         "day": {
           "frames": 800,
@@ -44,7 +45,6 @@ from typing import Any
 
 import numpy as np
 
-from quality import QualityReport
 from vision_service.core.config import SOURCE_ID_PATTERN
 from vision_service.drift.frame_values import SIGNALS, FrameSignals, pool
 from vision_service.drift.scores import PSI_BINS, bin_fractions, quantile_edges
@@ -220,10 +220,6 @@ class Baseline:
     def frames(self) -> int:
         """Frames over all regimes."""
         return sum(reference.frames for reference in self.regimes.values())
-
-    def regime_of(self, report: QualityReport, hour: int | None = None) -> str:
-        """The regime a frame with this quality report (taken at local ``hour``) belongs to."""
-        return ALL if self.rule is None else self.rule.regime(report, hour)
 
     def with_regime(self, regime: str, reference: Reference) -> Baseline:
         """A copy with ``regime``'s reference set (learning a regime the baseline did not have)."""

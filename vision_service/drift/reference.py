@@ -62,13 +62,13 @@ def is_stream(text: str) -> bool:
     return text.lower().startswith(STREAM_SCHEMES)
 
 
-def expand(inputs: Sequence[str]) -> list[str]:
-    """Image and video files of folders (recursively, sorted), files and stream URLs as given."""
+def expand(inputs: Sequence[str], suffixes: frozenset[str] = IMAGE_SUFFIXES | VIDEO_SUFFIXES) -> list[str]:
+    """Files of folders with one of ``suffixes`` (recursively, sorted), files and stream URLs as given."""
     out: list[str] = []
     for item in inputs:
         path = Path(item)
         if not is_stream(item) and path.is_dir():
-            out.extend(str(p) for p in sorted(path.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+            out.extend(str(p) for p in sorted(path.rglob("*")) if p.suffix.lower() in suffixes)
         else:
             out.append(item)
     return out

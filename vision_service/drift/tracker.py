@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from quality import QualityReport
 from vision_service.core.config import Settings
 from vision_service.drift.baseline import Baseline, Reference, baseline_path, load_baselines, save_baseline
 from vision_service.drift.frame_values import SIGNALS, FrameSignals, measurement_signals, pool
@@ -72,6 +73,11 @@ def drift_scores(
     return scores
 
 
+def _regime_reference(baseline: Baseline | None, regime: str) -> Reference | None:
+    """The baseline's reference for ``regime``; None without a baseline or a reference for that regime."""
+    return None if baseline is None else baseline.regimes.get(regime)
+
+
 @dataclass(frozen=True)
 class SourceDrift:
     """One source's window in one regime: its size and its drift scores by (signal, test)."""
@@ -106,6 +112,7 @@ class DriftTracker:
         self.settings_info = dict(settings_info or {})
         self.clock = clock
         self._lock = threading.Lock()
+        self._save_lock = threading.Lock()  # one baseline file write at a time, outside `_lock`
         self._baselines: dict[str, Baseline] = dict(baselines or {})
         self._windows: dict[tuple[str, str], RollingWindow] = {}
         self._frames: dict[str, int] = {}  # frames recorded per source
@@ -148,14 +155,18 @@ class DriftTracker:
             return baseline.rule
         return DEFAULT_RULE if self.learn_frames else None
 
+    def regime_of(self, source: str, report: QualityReport) -> str:
+        """The regime of a frame of ``source`` with this quality report, taken now (:attr:`clock`'s
+        local hour): by :meth:`rule`, ``all`` without one."""
+        rule = self.rule(source)
+        if rule is None:
+            return ALL
+        hour = time.localtime(self.clock()).tm_hour if rule.hours else None
+        return rule.regime(report, hour)
+
     def record(self, m: Measurement) -> None:
         """Pipeline sink: add one processed frame to its source's window of its regime (and learning buffer)."""
-        rule = self.rule(m.source)
-        regime = ALL
-        if rule is not None:
-            hour = time.localtime(self.clock()).tm_hour if rule.hours else None
-            regime = rule.regime(m.quality, hour)
-        self.observe(m.source, measurement_signals(m), regime)
+        self.observe(m.source, measurement_signals(m), self.regime_of(m.source, m.quality))
 
     def observe(self, source: str, frame: FrameSignals, regime: str = ALL) -> None:
         """Add one frame's signal values to the window of ``source`` in ``regime``."""
@@ -191,20 +202,20 @@ class DriftTracker:
         except ValueError as exc:  # never fail the request that completed the buffer
             log.error("could not learn the baseline of source %s (%s): %s", source, regime, exc)
             return
+        # Read, merge and replace under one lock: two regimes learned at once must both be kept.
         with self._lock:
             current = self._baselines.get(source)
-        if current is None:
-            rule = None if regime == ALL else DEFAULT_RULE
-            baseline = Baseline(
-                source=source,
-                regimes={regime: reference},
-                rule=rule,
-                origin=f"{LEARNED_ORIGIN} {len(frames)} frames of each regime",
-                settings=self.settings_info,
-            )
-        else:
-            baseline = current.with_regime(regime, reference)
-        self.set_baseline(baseline, save=True)
+            if current is None:
+                self._baselines[source] = Baseline(
+                    source=source,
+                    regimes={regime: reference},
+                    rule=None if regime == ALL else DEFAULT_RULE,
+                    origin=f"{LEARNED_ORIGIN} {len(frames)} frames of each regime",
+                    settings=self.settings_info,
+                )
+            else:
+                self._baselines[source] = current.with_regime(regime, reference)
+        self._save(source)
         log.info("learned the %s baseline of source %s from %d frames", regime, source, len(frames))
 
     def forget(self, source: str) -> None:
@@ -234,18 +245,26 @@ class DriftTracker:
         """Use ``baseline`` for its source from now on; with ``save``, also write it to the baseline dir."""
         with self._lock:
             self._baselines[baseline.source] = baseline
-        if not save:
-            return
+        if save:
+            self._save(baseline.source)
+
+    def _save(self, source: str) -> None:
+        """Write the source's baseline as it is now to the baseline dir (outside ``_lock``). Writes are
+        serialised and each takes the latest baseline, so the file ends as the last one in memory."""
         if self.baseline_dir is None:
-            log.warning("VISION_BASELINE_DIR is not set: the baseline of %s is kept in memory only", baseline.source)
+            log.warning("VISION_BASELINE_DIR is not set: the baseline of %s is kept in memory only", source)
             return
-        path = baseline_path(self.baseline_dir, baseline.source)
-        try:
-            save_baseline(baseline, path)
-        except OSError as exc:
-            log.error("could not write the baseline of %s to %s: %s (kept in memory)", baseline.source, path, exc)
-        else:
-            log.info("wrote the baseline of source %s to %s", baseline.source, path)
+        path = baseline_path(self.baseline_dir, source)
+        with self._save_lock:
+            baseline = self.baseline(source)
+            if baseline is None:  # forgotten meanwhile
+                return
+            try:
+                save_baseline(baseline, path)
+            except OSError as exc:
+                log.error("could not write the baseline of %s to %s: %s (kept in memory)", source, path, exc)
+            else:
+                log.info("wrote the baseline of source %s to %s", source, path)
 
     def baseline(self, source: str) -> Baseline | None:
         with self._lock:
@@ -261,11 +280,11 @@ class DriftTracker:
         with self._lock:
             baseline = self._baselines.get(source)
             regime = self._current.get(source)
-        if baseline is None:
+        if regime is not None:
+            return _regime_reference(baseline, regime)
+        if baseline is None or len(baseline.regimes) != 1:
             return None
-        if regime is None:
-            return next(iter(baseline.regimes.values())) if len(baseline.regimes) == 1 else None
-        return baseline.regimes.get(regime)
+        return next(iter(baseline.regimes.values()))
 
     def current_regimes(self) -> dict[str, str]:
         """The regime of each source's latest frame."""
@@ -282,8 +301,7 @@ class DriftTracker:
             for (source, regime), window in self._windows.items():
                 if self._last[(source, regime)] <= self._frames[source] - self.recent_frames:
                     continue  # not current: none of the source's recent frames is in this regime
-                baseline = self._baselines.get(source)
-                reference = None if baseline is None else baseline.regimes.get(regime)
+                reference = _regime_reference(self._baselines.get(source), regime)
                 pending.append((source, regime, window.seen, window.snapshot(), reference))
             cache = dict(self._cache)
         return [
@@ -299,8 +317,7 @@ class DriftTracker:
             window = None if regime is None else self._windows.get((source, regime))
             if regime is None or window is None:
                 return None
-            baseline = self._baselines.get(source)
-            reference = None if baseline is None else baseline.regimes.get(regime)
+            reference = _regime_reference(self._baselines.get(source), regime)
             seen, frames = window.seen, window.snapshot()
             cached = self._cache.get((source, regime))
         return self._scored(source, regime, seen, frames, reference, cached)
