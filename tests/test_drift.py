@@ -453,11 +453,27 @@ def test_two_regimes_that_finish_learning_at_once_are_both_kept(
     day = [frame for frame, _ in measured(colour_photos, day_frame, learn, seed=31)[:learn]]
     night = [frame for frame, _ in measured(colour_photos, night_ir_frame, learn, seed=32)[:learn]]
     tracker = DriftTracker(window_frames=50, learn_frames=learn, baseline_dir=tmp_path)
+    tracker._learned |= {("cam-a", DAY), ("cam-a", NIGHT)}  # as observe() marks a completed buffer
     monkeypatch.setattr(tracker, "_lock", InterleavingLock(lambda: tracker._learn("cam-a", NIGHT, night)))
     tracker._learn("cam-a", DAY, day)
     learned = tracker.baseline("cam-a")
     assert learned is not None and set(learned.regimes) == {DAY, NIGHT}
     assert set(load_baseline(baseline_path(tmp_path, "cam-a")).regimes) == {DAY, NIGHT}
+
+
+def test_a_source_forgotten_while_its_baseline_is_computed_gets_none(
+    tmp_path: Path, colour_photos: list[np.ndarray]
+) -> None:
+    """A camera removed while its completed buffer is being turned into a reference (outside the
+    lock): the reference is dropped, neither kept in memory nor written for the next camera of that id."""
+    learn = 12
+    day = [frame for frame, _ in measured(colour_photos, day_frame, learn, seed=31)[:learn]]
+    tracker = DriftTracker(window_frames=50, learn_frames=learn, baseline_dir=tmp_path)
+    tracker._learned.add(("cam-a", DAY))  # as observe() marks a completed buffer, before _learn runs
+    tracker.forget("cam-a")
+    tracker._learn("cam-a", DAY, day)
+    assert tracker.baseline("cam-a") is None
+    assert not baseline_path(tmp_path, "cam-a").exists()
 
 
 def test_format_1_files_are_read_as_one_regime(tmp_path: Path, day_baseline: Baseline) -> None:

@@ -204,6 +204,8 @@ class DriftTracker:
             return
         # Read, merge and replace under one lock: two regimes learned at once must both be kept.
         with self._lock:
+            if (source, regime) not in self._learned:
+                return  # the source was forgotten while its reference was computed
             current = self._baselines.get(source)
             if current is None:
                 self._baselines[source] = Baseline(
@@ -236,7 +238,8 @@ class DriftTracker:
             if learned:
                 del self._baselines[source]
         if learned and self.baseline_dir is not None:
-            baseline_path(self.baseline_dir, source).unlink(missing_ok=True)
+            with self._save_lock:  # after a write in progress, which read the baseline before it was dropped
+                baseline_path(self.baseline_dir, source).unlink(missing_ok=True)
             log.info("removed the learned baseline of source %s", source)
 
     # ------------------------------------------------------------ baselines
