@@ -6,7 +6,7 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ from vision_service.cameras.reader import Backoff, CameraReader, LatestFrame
 from vision_service.cameras.stats import CameraStats, Status
 from vision_service.cameras.stream import SECRETS, StreamPolicy
 from vision_service.core.config import Settings
+from vision_service.metrics import Metrics
 
 TIMEOUT = 2.0  # open / read timeout of the test cameras, seconds
 BACKOFF_MAX = 1.0
@@ -87,21 +88,6 @@ def test_latest_frame_slot_keeps_one_frame() -> None:
     assert slot.clear() is True and slot.clear() is False
 
 
-class NoTelemetry:
-    """A camera telemetry that records nothing: the readers below are watched through their stats."""
-
-    def camera_added(self, camera: str, fps: Callable[[], float]) -> None: ...
-    def camera_removed(self, camera: str) -> None: ...
-    def camera_status(self, camera: str, up: bool) -> None: ...
-    def camera_frame(self, camera: str, outcome: str) -> None: ...
-    def camera_reconnect(self, camera: str) -> None: ...
-    def camera_frame_read(self, camera: str, timestamp: float) -> None: ...
-    def camera_health(
-        self, camera: str, tampered: frozenset[str], scores: Mapping[str, float], new_frame_age: Callable[[], float]
-    ) -> None: ...
-    def shard_changed(self, members: int, cameras: int) -> None: ...
-
-
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -119,7 +105,7 @@ def test_a_readers_secrets_stay_masked_when_an_older_reader_of_its_camera_ends()
 
     def reader(password: str) -> CameraReader:
         camera = Camera(id="lobby", url=f"rtsp://cam:{password}@127.0.0.1:{port}/stream")
-        stats = CameraStats("lobby", NoTelemetry())
+        stats = CameraStats("lobby", Metrics())
         backoff = Backoff(60.0, 60.0)  # after the first failed open, each waits until stopped
         return CameraReader(
             camera, slot=LatestFrame(), stats=stats, on_frame=lambda: None, policy=policy, backoff=backoff
